@@ -1,0 +1,398 @@
+"""Readers for the supported recording formats -> :class:`Recording`.
+
+Formats (``FORMATS``):
+
+- ``exermote``: the Exermote CSV (Lerner 2017; ``../shared/data/exermote/README.md``):
+  iPhone CoreMotion on the upper arm, ~10 Hz, 12 device columns plus labels.
+- ``cara``: the CaRa smartwatch CSV (Nguyen et al., TPAMI 2025): no header,
+  ``unix_ms, acc x/y/z (m/s^2, gravity included), gyro x/y/z (rad/s)``, bursty ~100 Hz.
+- ``csv``: the canonical CSV: header ``time_s`` followed by channel names from
+  ``CHANNEL_UNITS``.
+- ``json``: the canonical JSON: ``{"sample_rate_hz": float | "time_s": [float],
+  "channels": [str], "samples": [[float, ...], ...]}``.
+
+Every reader returns time in seconds from the first sample and float32 samples in
+the units of ``CHANNEL_UNITS``. Errors raise :class:`RecordingError`, which names
+the field and the problem so that the API can answer 400 with it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import pandas as pd
+
+FORMATS = ("exermote", "cara", "csv", "json")
+
+#: Canonical channel names and their units. Readers map their columns onto these.
+CHANNEL_UNITS: dict[str, str] = {
+    "gravity_x": "g",
+    "gravity_y": "g",
+    "gravity_z": "g",
+    "user_acc_x": "g",
+    "user_acc_y": "g",
+    "user_acc_z": "g",
+    "pitch": "rad",
+    "roll": "rad",
+    "yaw": "rad",
+    "gyro_x": "rad/s",
+    "gyro_y": "rad/s",
+    "gyro_z": "rad/s",
+    "acc_x": "m/s^2",
+    "acc_y": "m/s^2",
+    "acc_z": "m/s^2",
+}
+
+#: The 12 iPhone channels of the Exermote model, in model input order.
+EXERMOTE_CHANNELS: tuple[str, ...] = (
+    "gravity_x", "gravity_y", "gravity_z",
+    "user_acc_x", "user_acc_y", "user_acc_z",
+    "pitch", "roll", "yaw",
+    "gyro_x", "gyro_y", "gyro_z",
+)  # fmt: skip
+
+_EXERMOTE_COLUMNS = {
+    "Device: xGravity": "gravity_x",
+    "Device: yGravity": "gravity_y",
+    "Device: zGravity": "gravity_z",
+    "Device: xAcceleration": "user_acc_x",
+    "Device: yAcceleration": "user_acc_y",
+    "Device: zAcceleration": "user_acc_z",
+    "Device: pitch": "pitch",
+    "Device: roll": "roll",
+    "Device: yaw": "yaw",
+    "Device: xRotationRate": "gyro_x",
+    "Device: yRotationRate": "gyro_y",
+    "Device: zRotationRate": "gyro_z",
+}
+_EXERMOTE_EXERCISES = {"Burpee": "burpee", "Squat": "squat", "Situp": "sit_up"}
+_EXERMOTE_HALVES = {"firstHalf": "first_half", "secondHalf": "second_half"}
+
+#: Bounds that reject absurd uploads early (the counters need at least a few seconds).
+MIN_DURATION_S = 2.0
+MIN_SAMPLES = 10
+MAX_SAMPLE_RATE_HZ = 1000.0
+MIN_SAMPLE_RATE_HZ = 1.0
+#: Share of missing values per channel that is repaired by interpolation; more is refused.
+MAX_MISSING_SHARE = 0.2
+
+BREAK = "break"
+
+
+class RecordingError(ValueError):
+    """An upload that cannot be read. ``field`` names the part of the input at fault."""
+
+    def __init__(self, message: str, field: str = "file") -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One uploaded session of inertial samples.
+
+    Attributes:
+        time_s: float64, shape (n,), seconds from the first sample, strictly increasing.
+        samples: float32, shape (n, c), finite, units per channel as in ``CHANNEL_UNITS``.
+        channels: c canonical channel names.
+        source_format: the reader that produced it (one of ``FORMATS``).
+        labels: optional per-sample phase labels, shape (n,), ``break`` or
+            ``<exercise>.first_half`` / ``<exercise>.second_half`` (Exermote only).
+        annotations: optional extra per-sample arrays, e.g. ``set_break`` (bool, Exermote).
+        subject: athlete or participant id, where the format carries one.
+    """
+
+    time_s: np.ndarray
+    samples: np.ndarray
+    channels: tuple[str, ...]
+    source_format: str
+    labels: np.ndarray | None = None
+    annotations: Mapping[str, np.ndarray] = field(default_factory=dict)
+    subject: str | None = None
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.samples.shape[0])
+
+    @property
+    def duration_s(self) -> float:
+        return float(self.time_s[-1] - self.time_s[0]) if self.n_samples else 0.0
+
+    @property
+    def sample_rate_hz(self) -> float:
+        """Median sample rate (Hz) estimated from the timestamps."""
+        if self.n_samples < 2:
+            return 0.0
+        return float(1.0 / np.median(np.diff(self.time_s)))
+
+    def channel(self, name: str) -> np.ndarray:
+        """Samples of one channel, shape (n,). Raises KeyError if absent."""
+        return self.samples[:, self.channels.index(name)]
+
+    def has_channels(self, names: tuple[str, ...] | list[str]) -> bool:
+        return all(n in self.channels for n in names)
+
+    def select(self, names: tuple[str, ...] | list[str]) -> np.ndarray:
+        """float32 array (n, len(names)) of the named channels. Raises RecordingError if missing."""
+        missing = [n for n in names if n not in self.channels]
+        if missing:
+            raise RecordingError(f"missing channels: {', '.join(missing)}", field="file")
+        idx = [self.channels.index(n) for n in names]
+        return self.samples[:, idx]
+
+
+Source = str | Path | bytes | BinaryIO
+
+
+def _read_bytes(source: Source) -> bytes:
+    if isinstance(source, bytes):
+        return source
+    if isinstance(source, str | Path):
+        return Path(source).read_bytes()
+    data = source.read()
+    return data.encode() if isinstance(data, str) else data
+
+
+def _decode(raw: bytes) -> str:
+    if not raw.strip():
+        raise RecordingError("the file is empty")
+    if b"\x00" in raw[:4096]:
+        raise RecordingError("the file is binary, not text (expected UTF-8 CSV or JSON)")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise RecordingError(f"the file is not UTF-8 text (byte {exc.start})") from exc
+
+
+def read_recording(source: Source, fmt: str) -> Recording:
+    """Read one recording in format ``fmt`` from a path, bytes or a binary file object.
+
+    Raises:
+        RecordingError: unknown format (field ``format``), or a file that cannot be
+            parsed or validated (field ``file``), with a message naming the problem.
+    """
+    readers = {"exermote": _read_exermote, "cara": _read_cara, "csv": _read_csv, "json": _read_json}
+    if fmt not in readers:
+        raise RecordingError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}", field="format")
+    text = _decode(_read_bytes(source))
+    return readers[fmt](text)
+
+
+def _read_table(text: str, **kwargs) -> pd.DataFrame:
+    try:
+        return pd.read_csv(io.StringIO(text), **kwargs)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        raise RecordingError(f"cannot parse CSV: {str(exc).splitlines()[0]}") from exc
+
+
+def _numeric(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """Columns as float64 (n, c); text in a numeric column raises RecordingError."""
+    out = np.empty((len(frame), len(columns)), dtype=np.float64)
+    for j, col in enumerate(columns):
+        values = pd.to_numeric(frame[col], errors="coerce")
+        bad = values.isna() & frame[col].notna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise RecordingError(f"column {col!r}: non-numeric value {frame[col].iloc[row]!r} in data row {row + 1}")
+        out[:, j] = values.to_numpy(dtype=np.float64)
+    return out
+
+
+def _repair_missing(values: np.ndarray, names: list[str]) -> np.ndarray:
+    """Fill a few NaN per channel by linear interpolation (nearest at the edges).
+
+    Raises RecordingError when a channel is infinite, or mostly missing.
+    """
+    if np.isinf(values).any():
+        col = names[int(np.flatnonzero(np.isinf(values).any(axis=0))[0])]
+        raise RecordingError(f"column {col!r}: infinite values")
+    missing = np.isnan(values)
+    if not missing.any():
+        return values
+    share = missing.mean(axis=0)
+    worst = int(np.argmax(share))
+    if share[worst] > MAX_MISSING_SHARE:
+        raise RecordingError(f"column {names[worst]!r}: {share[worst]:.0%} of values are missing")
+    idx = np.arange(values.shape[0])
+    out = values.copy()
+    for j in np.flatnonzero(missing.any(axis=0)):
+        ok = ~missing[:, j]
+        out[:, j] = np.interp(idx, idx[ok], values[ok, j])
+    return out
+
+
+def _finish(
+    time_s: np.ndarray,
+    values: np.ndarray,
+    channels: list[str],
+    fmt: str,
+    *,
+    labels: np.ndarray | None = None,
+    annotations: Mapping[str, np.ndarray] | None = None,
+    subject: str | None = None,
+) -> Recording:
+    """Validate timestamps and values, shift time to start at 0, build the Recording."""
+    n = values.shape[0]
+    if n < MIN_SAMPLES:
+        raise RecordingError(f"the recording has {n} samples; at least {MIN_SAMPLES} are needed")
+    if not np.isfinite(time_s).all():
+        raise RecordingError("timestamps: missing or non-numeric values", field="file")
+    dt = np.diff(time_s)
+    if (dt < 0).any():
+        row = int(np.flatnonzero(dt < 0)[0]) + 1
+        raise RecordingError(f"timestamps are not increasing (data row {row + 1} goes back in time)")
+    if (dt == 0).any():
+        row = int(np.flatnonzero(dt == 0)[0]) + 1
+        raise RecordingError(f"timestamps are duplicated (data row {row + 1} repeats the previous time)")
+    duration = float(time_s[-1] - time_s[0])
+    if duration < MIN_DURATION_S:
+        raise RecordingError(f"the recording lasts {duration:.2f} s; at least {MIN_DURATION_S:g} s are needed")
+    rate = 1.0 / float(np.median(dt))
+    if not MIN_SAMPLE_RATE_HZ <= rate <= MAX_SAMPLE_RATE_HZ:
+        raise RecordingError(
+            f"sample rate {rate:.3g} Hz is outside {MIN_SAMPLE_RATE_HZ:g}-{MAX_SAMPLE_RATE_HZ:g} Hz"
+        )
+    values = _repair_missing(values, channels)
+    return Recording(
+        time_s=(time_s - time_s[0]).astype(np.float64),
+        samples=values.astype(np.float32),
+        channels=tuple(channels),
+        source_format=fmt,
+        labels=labels,
+        annotations=dict(annotations or {}),
+        subject=subject,
+    )
+
+
+def exermote_phase(exercise_type: str, exercise_subtype: str) -> str:
+    """Map Exermote's (exerciseType, exerciseSubType) onto a phase name.
+
+    ``setBreak``/``Break`` -> ``break``; ``Burpee``+``firstHalf`` -> ``burpee.first_half``.
+    """
+    exercise = _EXERMOTE_EXERCISES.get(exercise_type)
+    half = _EXERMOTE_HALVES.get(exercise_subtype)
+    if exercise is None or half is None:
+        return BREAK
+    return f"{exercise}.{half}"
+
+
+def _read_exermote(text: str) -> Recording:
+    frame = _read_table(text, dtype=str, keep_default_na=True)
+    needed = [*_EXERMOTE_COLUMNS, "timeStampSaved"]
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise RecordingError(f"not an Exermote CSV: missing columns {', '.join(missing[:4])}")
+    times = pd.to_datetime(frame["timeStampSaved"], format="%Y-%m-%d %H:%M:%S:%f", errors="coerce")
+    if times.isna().any():
+        row = int(np.flatnonzero(times.isna().to_numpy())[0])
+        raise RecordingError(f"column 'timeStampSaved': unreadable time in data row {row + 1}")
+    time_s = (times - times.iloc[0]).dt.total_seconds().to_numpy(dtype=np.float64)
+    values = _numeric(frame, list(_EXERMOTE_COLUMNS))
+    labels = annotations = None
+    subject = None
+    if {"exerciseType", "exerciseSubType"} <= set(frame.columns):
+        etype = frame["exerciseType"].fillna("setBreak").to_numpy(dtype=str)
+        esub = frame["exerciseSubType"].fillna("setBreak").to_numpy(dtype=str)
+        labels = np.array([exermote_phase(t, s) for t, s in zip(etype, esub, strict=True)])
+        annotations = {"set_break": etype == "setBreak"}
+    if "individual" in frame.columns and frame["individual"].notna().any():
+        subject = str(frame["individual"].dropna().iloc[0]).strip()
+    return _finish(
+        time_s,
+        values,
+        list(_EXERMOTE_COLUMNS.values()),
+        "exermote",
+        labels=labels,
+        annotations=annotations,
+        subject=subject,
+    )
+
+
+def _read_cara(text: str) -> Recording:
+    frame = _read_table(text, header=None, dtype=str)
+    if frame.shape[1] != 7:
+        raise RecordingError(
+            f"a CaRa CSV has 7 comma-separated columns (unix ms, acc x/y/z, gyro x/y/z); found {frame.shape[1]}"
+        )
+    frame.columns = ["unix_ms", "acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"]
+    values = _numeric(frame, list(frame.columns))
+    time_s = values[:, 0] / 1000.0
+    # Bursty arrival can repeat a millisecond stamp; keep the first row of each stamp.
+    keep = np.concatenate([[True], np.diff(time_s) != 0])
+    return _finish(time_s[keep], values[keep, 1:], list(frame.columns[1:]), "cara")
+
+
+def _check_channels(channels: list[str]) -> None:
+    unknown = [c for c in channels if c not in CHANNEL_UNITS]
+    if unknown:
+        raise RecordingError(
+            f"unknown channels {', '.join(map(repr, unknown[:5]))}; known: {', '.join(CHANNEL_UNITS)}", field="file"
+        )
+    if len(set(channels)) != len(channels):
+        raise RecordingError("channel names are repeated", field="file")
+    if not channels:
+        raise RecordingError("no channels", field="file")
+
+
+def _read_csv(text: str) -> Recording:
+    frame = _read_table(text, dtype=str)
+    columns = [str(c).strip() for c in frame.columns]
+    frame.columns = columns
+    if "time_s" not in columns:
+        hint = " (is the delimiter a comma?)" if len(columns) == 1 else ""
+        raise RecordingError(f"the header has no 'time_s' column{hint}")
+    channels = [c for c in columns if c != "time_s"]
+    _check_channels(channels)
+    time_s = _numeric(frame, ["time_s"])[:, 0]
+    return _finish(time_s, _numeric(frame, channels), channels, "csv")
+
+
+def _read_json(text: str) -> Recording:
+    try:
+        doc = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise RecordingError(f"invalid JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise RecordingError("the JSON document must be an object with 'channels' and 'samples'")
+    channels = doc.get("channels")
+    if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
+        raise RecordingError("'channels' must be a list of channel names")
+    _check_channels(channels)
+    samples = doc.get("samples")
+    if not isinstance(samples, list) or not samples:
+        raise RecordingError("'samples' must be a non-empty list of rows")
+    if not all(isinstance(row, list) and len(row) == len(channels) for row in samples):
+        raise RecordingError(f"every row of 'samples' must be a list of {len(channels)} numbers")
+    try:
+        values = np.array(
+            [[np.nan if v is None else v for v in row] for row in samples], dtype=np.float64
+        )
+    except (TypeError, ValueError) as exc:
+        raise RecordingError("'samples' must hold numbers (or null for a missing value)") from exc
+    if any(isinstance(v, bool | str) for row in samples for v in row):
+        raise RecordingError("'samples' must hold numbers (or null for a missing value)")
+    n = values.shape[0]
+    if "time_s" in doc:
+        ts = doc["time_s"]
+        if not isinstance(ts, list) or len(ts) != n or not all(isinstance(t, int | float) and not isinstance(t, bool) for t in ts):
+            raise RecordingError(f"'time_s' must be a list of {n} numbers, one per row of 'samples'")
+        time_s = np.asarray(ts, dtype=np.float64)
+    elif "sample_rate_hz" in doc:
+        rate = doc["sample_rate_hz"]
+        if not isinstance(rate, int | float) or isinstance(rate, bool) or not np.isfinite(rate):
+            raise RecordingError("'sample_rate_hz' must be a number")
+        if not MIN_SAMPLE_RATE_HZ <= rate <= MAX_SAMPLE_RATE_HZ:
+            raise RecordingError(
+                f"'sample_rate_hz' {rate:g} is outside {MIN_SAMPLE_RATE_HZ:g}-{MAX_SAMPLE_RATE_HZ:g} Hz"
+            )
+        time_s = np.arange(n, dtype=np.float64) / float(rate)
+    else:
+        raise RecordingError("the JSON needs 'sample_rate_hz' or 'time_s'")
+    return _finish(time_s, values, channels, "json")
