@@ -1,0 +1,118 @@
+"""Command line: ``python -m inference train|evaluate|count|evaluate-peaks``.
+
+``count`` prints one JSON object per input file, one per line (architecture.md,
+"Contracts"): ``{"file", "total_reps", "model_version", "sets": [...]}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from inference.io import FORMATS
+
+
+def _cmd_count(args: argparse.Namespace) -> int:
+    from inference.io import RecordingError, read_recording
+    from inference.model import load_model
+    from inference.pipeline import count_recording, get_default_model
+    from inference.results import CountingError
+
+    model = load_model(args.model) if args.model else get_default_model()
+    status = 0
+    for path in args.paths:
+        out: dict = {"file": path}
+        try:
+            result = count_recording(read_recording(path, args.format), model=model, exercise=args.exercise)
+            out.update(result.to_dict(with_repetitions=args.repetitions))
+        except (RecordingError, CountingError, OSError) as exc:
+            out.update({"total_reps": 0, "model_version": None, "sets": [], "error": str(exc)})
+            status = 1
+        print(json.dumps(out), flush=True)
+    return status
+
+
+def _hp_from_args(args: argparse.Namespace):
+    from inference.train import Hyperparameters
+
+    overrides = {k: getattr(args, k) for k in ("epochs", "seed", "train_stride") if getattr(args, k) is not None}
+    return Hyperparameters(**overrides)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from inference.evaluate import headline, loso, markdown
+    from inference.train import train
+
+    hp = _hp_from_args(args)
+    evaluation = None
+    if not args.skip_evaluation:
+        report = loso(Path(args.data), hp, verbose=args.verbose)
+        print(markdown(report), file=sys.stderr)
+        evaluation = headline(report)
+    meta = train(Path(args.data), Path(args.out) if args.out else None, hp, evaluation=evaluation, verbose=args.verbose)
+    print(json.dumps({"version": meta["version"], "evaluation": meta["evaluation"].get("overall")}))
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from inference.evaluate import loso, markdown
+    from inference.report import write_report
+
+    report = loso(Path(args.data), _hp_from_args(args), verbose=args.verbose)
+    print(markdown(report))
+    if args.report:
+        write_report(report, Path(args.report))
+    return 0
+
+
+def _cmd_evaluate_peaks(args: argparse.Namespace) -> int:
+    from inference.evaluate_peaks import main
+
+    return main([args.data]) or 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from inference.train import DEFAULT_DATA_DIR
+
+    parser = argparse.ArgumentParser(prog="python -m inference", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    count = sub.add_parser("count", help="count repetitions in recordings, one JSON line per file")
+    count.add_argument("paths", nargs="+", metavar="PATH")
+    count.add_argument("--format", default="exermote", choices=FORMATS)
+    count.add_argument("--exercise", default=None, help="exercise hint, e.g. jump_rope")
+    count.add_argument("--model", default=None, help="model file (default: the shipped model)")
+    count.add_argument("--repetitions", action="store_true", help="include each repetition's times")
+    count.set_defaults(func=_cmd_count)
+
+    for name, func, helptext in (
+        ("train", _cmd_train, "LOSO-evaluate, then train on all athletes and save the model"),
+        ("evaluate", _cmd_evaluate, "leave-one-subject-out evaluation"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--data", default=str(DEFAULT_DATA_DIR), help="folder of Exermote CSV files")
+        p.add_argument("--epochs", type=int, default=None)
+        p.add_argument("--seed", type=int, default=None)
+        p.add_argument("--train-stride", dest="train_stride", type=int, default=None)
+        p.add_argument("--verbose", type=int, default=0)
+        p.set_defaults(func=func)
+        if name == "train":
+            p.add_argument("--out", default=None, help="model file (default inference/models/default.keras)")
+            p.add_argument("--skip-evaluation", action="store_true", help="do not run LOSO first")
+        else:
+            p.add_argument("--report", default=None, help="write a Markdown report with figures here")
+
+    peaks = sub.add_parser("evaluate-peaks", help="evaluate the peak counter on the CaRa recordings")
+    peaks.add_argument("--data", default=str(DEFAULT_DATA_DIR.parent / "cara"))
+    peaks.set_defaults(func=_cmd_evaluate_peaks)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if getattr(args, "verbose", 0) else logging.WARNING)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,224 @@
+"""The phase state machine: per-sample phase labels -> sets and repetitions.
+
+A repetition is counted on ``break -> <e>.first_half -> <e>.second_half`` (the
+Exermote labelling: ``Break -> firstHalf -> secondHalf -> Break``). Before the
+state machine runs, phase runs shorter than a minimum duration are merged into
+their neighbours, so one-sample flickers count nothing; the minimum durations and
+the set gap are learned from training labels (:func:`learn_counting_params`).
+Repetitions closer than the set gap form one set; a set takes the exercise that
+most of its repetitions have, since a set never switches exercise in the data.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from inference.io import BREAK
+from inference.results import CountedSet, Repetition
+
+
+@dataclass(frozen=True)
+class CountingParams:
+    """State-machine parameters, stored in the model metadata.
+
+    Attributes:
+        min_run_s: per phase name, the shortest run (s) that counts; shorter runs are flicker.
+        set_gap_s: repetitions further apart than this (s) start a new set.
+        smoothing_s: width (s) of the moving average applied to phase probabilities.
+    """
+
+    min_run_s: dict[str, float] = field(default_factory=dict)
+    set_gap_s: float = 6.0
+    smoothing_s: float = 0.5
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CountingParams:
+        return cls(
+            min_run_s=dict(d.get("min_run_s", {})),
+            set_gap_s=float(d.get("set_gap_s", 6.0)),
+            smoothing_s=float(d.get("smoothing_s", 0.5)),
+        )
+
+
+def runs(seq: Sequence | np.ndarray) -> list[tuple[object, int, int]]:
+    """Run-length encoding: ``[(value, start, stop), ...]`` with ``stop`` exclusive."""
+    arr = np.asarray(seq)
+    if arr.size == 0:
+        return []
+    change = np.flatnonzero(arr[1:] != arr[:-1]) + 1
+    starts = np.concatenate([[0], change])
+    stops = np.concatenate([change, [arr.size]])
+    return [(arr[s], int(s), int(e)) for s, e in zip(starts, stops, strict=True)]
+
+
+def learn_counting_params(
+    label_sequences: Iterable[np.ndarray],
+    set_break_masks: Iterable[np.ndarray],
+    rate_hz: float,
+    *,
+    flicker_share: float = 0.5,
+) -> CountingParams:
+    """Learn minimum phase durations and the set gap from labelled recordings.
+
+    Args:
+        label_sequences: per recording, phase names on the model's grid, shape (n,).
+        set_break_masks: per recording, bool (n,), True where the labels say rest between sets.
+        rate_hz: grid rate (Hz).
+        flicker_share: a run shorter than this share of the shortest true run of its
+            phase is flicker (0.5: half the shortest movement the athletes made).
+
+    Returns:
+        CountingParams with ``min_run_s`` per phase and ``set_gap_s`` halfway between the
+        longest pause inside a set and the shortest rest between sets (pauses measured
+        from the end of one repetition to the start of the next).
+    """
+    lengths: dict[str, list[int]] = {}
+    within, between = [], []
+    for labels, set_break in zip(label_sequences, set_break_masks, strict=True):
+        for value, start, stop in runs(labels):
+            lengths.setdefault(str(value), []).append(stop - start)
+        tagged = np.where(set_break, "set_break", labels)
+        rs = runs(tagged)
+        for i, (value, start, stop) in enumerate(rs):
+            if value in (BREAK, "set_break") and 0 < i < len(rs) - 1:
+                (within if value == BREAK else between).append((stop - start) / rate_hz)
+    min_run_s = {name: flicker_share * min(v) / rate_hz for name, v in sorted(lengths.items())}
+    if within and between:
+        set_gap = 0.5 * (max(within) + min(between))
+    else:
+        set_gap = 6.0
+    return CountingParams(min_run_s=min_run_s, set_gap_s=float(set_gap))
+
+
+def smooth_probabilities(probs: np.ndarray, rate_hz: float, smoothing_s: float) -> np.ndarray:
+    """Centred moving average over time. (n, k) -> (n, k); identity for widths <= 1 sample."""
+    width = int(round(smoothing_s * rate_hz))
+    if width <= 1 or len(probs) == 0:
+        return probs
+    padded = np.pad(probs, ((width // 2, width - 1 - width // 2), (0, 0)), mode="edge")
+    cs = np.cumsum(np.concatenate([np.zeros((1, probs.shape[1]), probs.dtype), padded]), axis=0)
+    return (cs[width:] - cs[:-width]) / width
+
+
+def remove_flicker(phases: np.ndarray, labels: Sequence[str], min_run_samples: dict[str, int]) -> np.ndarray:
+    """Merge runs shorter than their phase's minimum into the longer neighbour.
+
+    Shortest runs are merged first, so a flicker inside a long run disappears before
+    it can split it. Shapes (n,) int -> (n,) int.
+    """
+    out = np.asarray(phases).copy()
+    while True:
+        rs = runs(out)
+        short = [
+            (stop - start, i)
+            for i, (value, start, stop) in enumerate(rs)
+            if stop - start < min_run_samples.get(labels[int(value)], 1) and len(rs) > 1
+        ]
+        if not short:
+            return out
+        _, i = min(short)
+        value, start, stop = rs[i]
+        left = rs[i - 1] if i > 0 else None
+        right = rs[i + 1] if i + 1 < len(rs) else None
+        if left is None or (right is not None and right[2] - right[1] > left[2] - left[1]):
+            out[start:stop] = right[0]
+        else:
+            out[start:stop] = left[0]
+
+
+def _split(label: str) -> tuple[str | None, str | None]:
+    if "." not in label:
+        return None, None
+    exercise, half = label.split(".", 1)
+    return exercise, half
+
+
+def count_phases(
+    phases: np.ndarray,
+    labels: Sequence[str],
+    rate_hz: float,
+    params: CountingParams,
+    *,
+    method: str = "classifier",
+) -> tuple[CountedSet, ...]:
+    """Count repetitions in a per-sample phase sequence.
+
+    Args:
+        phases: int, shape (n,), indices into ``labels``, one per sample at ``rate_hz``.
+        labels: phase names (``break``, ``<exercise>.first_half``, ``<exercise>.second_half``).
+        rate_hz: sample rate of ``phases`` (Hz); times are ``index / rate_hz`` seconds.
+        params: minimum run durations and set gap (from the model metadata).
+
+    Returns:
+        Sets in time order. A repetition starts where its first half starts and ends
+        where its second half ends.
+    """
+    labels = list(labels)
+    min_samples = {name: max(1, int(round(s * rate_hz))) for name, s in params.min_run_s.items()}
+    clean = remove_flicker(np.asarray(phases, dtype=np.int64), labels, min_samples)
+    reps: list[tuple[str, int, int]] = []  # (exercise, start, stop)
+    state, exercise, rep_start = BREAK, None, 0
+    for value, start, stop in runs(clean):
+        ex, half = _split(labels[int(value)])
+        if half is None:
+            state, exercise = BREAK, None
+        elif half == "first_half":
+            # A first half directly after a second half of the same exercise means the
+            # break was shorter than the classifier resolves: treat it as a break.
+            if state in (BREAK, "second_half"):
+                state, exercise, rep_start = "first_half", ex, start
+            else:
+                state, exercise = "invalid", None
+        elif half == "second_half":
+            if state == "first_half" and ex == exercise:
+                reps.append((ex, rep_start, stop))
+                state = "second_half"
+            elif state == "second_half" and ex == exercise and reps:
+                reps[-1] = (ex, reps[-1][1], stop)  # the same second half, split by flicker
+            else:
+                state, exercise = "invalid", None
+    return group_sets(reps, rate_hz, params.set_gap_s, method=method)
+
+
+def group_sets(
+    reps: Sequence[tuple[str, int, int]], rate_hz: float, set_gap_s: float, *, method: str
+) -> tuple[CountedSet, ...]:
+    """Group ``(exercise, start, stop)`` repetitions (sample indices) into sets by the gap."""
+    groups: list[list[tuple[str, int, int]]] = []
+    for rep in reps:
+        if groups and (rep[1] - groups[-1][-1][2]) / rate_hz <= set_gap_s:
+            groups[-1].append(rep)
+        else:
+            groups.append([rep])
+    sets = []
+    for group in groups:
+        exercise = Counter(r[0] for r in group).most_common(1)[0][0]
+        repetitions = tuple(Repetition(start / rate_hz, stop / rate_hz) for _, start, stop in group)
+        sets.append(CountedSet(exercise=exercise, method=method, repetitions=repetitions))
+    return tuple(sets)
+
+
+def true_sets(labels: np.ndarray, set_break: np.ndarray, rate_hz: float) -> list[dict]:
+    """Ground-truth sets of a labelled recording (Exermote README: "Labels and ground truth").
+
+    A set is a maximal stretch between ``set_break`` samples; its count is the number of
+    first-half runs in it. Returns ``[{"exercise", "reps", "start_s", "end_s"}]``.
+    """
+    out = []
+    for is_rest, start, stop in runs(set_break):
+        if is_rest:
+            continue
+        segment = labels[start:stop]
+        firsts = [str(v) for v, _, _ in runs(segment) if str(v).endswith(".first_half")]
+        if not firsts:
+            continue
+        exercise = Counter(f.split(".")[0] for f in firsts).most_common(1)[0][0]
+        out.append({"exercise": exercise, "reps": len(firsts), "start_s": start / rate_hz, "end_s": stop / rate_hz})
+    return out

@@ -1,0 +1,174 @@
+"""Leave-one-subject-out (LOSO) evaluation on the Exermote recordings.
+
+For each athlete: train on the others, count the held-out athlete's sessions, and
+compare with the labels. Figures per fold and overall:
+
+- frame accuracy over 7 phases and over 4 classes (break / burpee / squat / sit_up);
+- per true set: exact count, within +-1, absolute error; missed sets (0 counted);
+- phantom repetitions: counted repetitions whose centre lies in rest between sets,
+  per hour of rest.
+
+A predicted repetition belongs to a true set when its centre lies inside the set's
+time span widened by ``SET_TOLERANCE_S``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from inference.counting import CountingParams, count_phases, runs, smooth_probabilities, true_sets
+from inference.model import PhaseModel
+from inference.preprocessing import windows
+from inference.train import DEFAULT_DATA_DIR, Hyperparameters, Prepared, fit, load_exermote, prepare
+
+log = logging.getLogger(__name__)
+
+SET_TOLERANCE_S = 1.0
+
+
+def four_class(labels: tuple[str, ...]) -> np.ndarray:
+    """Map phase indices to 4-class indices (0 break, 1 burpee, 2 squat, 3 sit_up)."""
+    order = {"break": 0, "burpee": 1, "squat": 2, "sit_up": 3}
+    return np.array([order[name.split(".")[0]] for name in labels])
+
+
+def score_sets(pred_sets, truth: list[dict], set_break: np.ndarray, rate_hz: float) -> dict:
+    """Compare counted sets with true sets of one recording.
+
+    Returns per-set rows ``{"exercise", "true", "pred", "start_s"}`` plus phantom
+    repetitions (centre in rest, outside every widened true set) and rest seconds.
+    """
+    centres = [((r.start_s + r.end_s) / 2, s.exercise) for s in pred_sets for r in s.repetitions]
+    used = np.zeros(len(centres), bool)
+    rows = []
+    for t in truth:
+        lo, hi = t["start_s"] - SET_TOLERANCE_S, t["end_s"] + SET_TOLERANCE_S
+        inside = [i for i, (c, _) in enumerate(centres) if lo <= c <= hi and not used[i]]
+        used[inside] = True
+        rows.append({"exercise": t["exercise"], "true": t["reps"], "pred": len(inside), "start_s": t["start_s"]})
+    rest_s = float(set_break.sum() / rate_hz)
+    return {"sets": rows, "phantom_reps": int((~used).sum()), "rest_s": rest_s}
+
+
+def summarise(rows: list[dict], phantom: int, rest_s: float, correct7: int, correct4: int, frames: int) -> dict:
+    err = np.array([r["pred"] - r["true"] for r in rows]) if rows else np.zeros(0)
+    return {
+        "frame_accuracy_7": correct7 / max(frames, 1),
+        "frame_accuracy_4": correct4 / max(frames, 1),
+        "sets": len(rows),
+        "sets_exact": float(np.mean(err == 0)) if rows else 0.0,
+        "sets_within_1": float(np.mean(np.abs(err) <= 1)) if rows else 0.0,
+        "count_mae": float(np.mean(np.abs(err))) if rows else 0.0,
+        "missed_sets": int(sum(1 for r in rows if r["pred"] == 0)),
+        "phantom_reps": phantom,
+        "rest_hours": rest_s / 3600,
+        "phantom_reps_per_rest_hour": phantom / max(rest_s / 3600, 1e-9),
+    }
+
+
+def predict_prepared(model: PhaseModel, p: Prepared, scaler) -> np.ndarray:
+    meta = model.metadata
+    return model.predict(windows(scaler.transform(p.x), int(meta["window"]), int(meta["label_offset"])))
+
+
+def evaluate_fold(model: PhaseModel, test: list[Prepared], scaler, params: CountingParams) -> dict:
+    """Score one trained model on held-out prepared recordings."""
+    labels = model.labels
+    rate = float(model.metadata["sample_rate_hz"])
+    map4 = four_class(labels)
+    k = len(labels)
+    confusion = np.zeros((k, k), dtype=np.int64)
+    rows, phantom, rest_s = [], 0, 0.0
+    for p in test:
+        probs = smooth_probabilities(predict_prepared(model, p, scaler), rate, params.smoothing_s)
+        pred = probs.argmax(axis=1)
+        np.add.at(confusion, (p.y, pred), 1)
+        sets = count_phases(pred, labels, rate, params)
+        scored = score_sets(sets, true_sets(p.labels, p.set_break, rate), p.set_break, rate)
+        rows += scored["sets"]
+        phantom += scored["phantom_reps"]
+        rest_s += scored["rest_s"]
+    frames = int(confusion.sum())
+    correct7 = int(np.trace(confusion))
+    c4 = np.zeros((4, 4), dtype=np.int64)
+    np.add.at(c4, (map4[:, None].repeat(k, 1), map4[None, :].repeat(k, 0)), confusion)
+    out = summarise(rows, phantom, rest_s, correct7, int(np.trace(c4)), frames)
+    out["confusion_7"] = confusion.tolist()
+    out["confusion_4"] = c4.tolist()
+    out["set_rows"] = rows
+    return out
+
+
+def loso(data_dir: Path = DEFAULT_DATA_DIR, hp: Hyperparameters | None = None, *, verbose: int = 0) -> dict:
+    """Leave-one-subject-out over the athletes in ``data_dir``. Returns the report dict."""
+    hp = hp or Hyperparameters()
+    recordings = load_exermote(data_dir)
+    prepared = [prepare(r, hp) for r in recordings]
+    subjects = sorted({p.subject for p in prepared})
+    folds = {}
+    all_rows, totals = [], {"phantom": 0, "rest_s": 0.0, "c7": 0, "c4": 0, "frames": 0}
+    for subject in subjects:
+        train_set = [p for p in prepared if p.subject != subject]
+        test_set = [p for p in prepared if p.subject == subject]
+        network, scaler, params = fit(train_set, hp, verbose=verbose)
+        model = PhaseModel(network=network, metadata={**_meta(hp)}, checksum="")
+        fold = evaluate_fold(model, test_set, scaler, params)
+        fold["sessions"] = len(test_set)
+        folds[subject] = fold
+        all_rows += fold["set_rows"]
+        totals["phantom"] += fold["phantom_reps"]
+        totals["rest_s"] += fold["rest_hours"] * 3600
+        totals["frames"] += int(np.sum(fold["confusion_7"]))
+        totals["c7"] += int(np.trace(fold["confusion_7"]))
+        totals["c4"] += int(np.trace(fold["confusion_4"]))
+        log.info("fold %s: %s", subject, json.dumps({k: v for k, v in fold.items() if not isinstance(v, list)}))
+    overall = summarise(all_rows, totals["phantom"], totals["rest_s"], totals["c7"], totals["c4"], totals["frames"])
+    return {"method": "loso", "hyperparameters": hp.to_dict(), "folds": folds, "overall": overall}
+
+
+def _meta(hp: Hyperparameters) -> dict:
+    return {
+        "labels": list(hp.labels),
+        "sample_rate_hz": hp.sample_rate_hz,
+        "window": hp.window,
+        "label_offset": hp.label_offset,
+        "channels": list(hp.channels),
+    }
+
+
+def headline(report: dict) -> dict:
+    """The figures stored in model metadata and printed by the CLI."""
+    keys = (
+        "frame_accuracy_7", "frame_accuracy_4", "sets", "sets_exact", "sets_within_1", "count_mae",
+        "missed_sets", "phantom_reps", "rest_hours", "phantom_reps_per_rest_hour",
+    )  # fmt: skip
+    pick = lambda d: {k: d[k] for k in keys}  # noqa: E731
+    return {
+        "method": "leave-one-subject-out",
+        "overall": pick(report["overall"]),
+        "folds": {s: pick(f) for s, f in report["folds"].items()},
+    }
+
+
+def markdown(report: dict) -> str:
+    """Per-fold Markdown table of the headline figures."""
+    lines = [
+        "| held-out athlete | 7-phase frame acc. | 4-class frame acc. | sets | exact | +-1 | MAE | missed | phantom reps |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    items = [*report["folds"].items(), ("all", report["overall"])]
+    for name, f in items:
+        lines.append(
+            f"| {name} | {f['frame_accuracy_7']:.1%} | {f['frame_accuracy_4']:.1%} | {f['sets']} | "
+            f"{f['sets_exact']:.1%} | {f['sets_within_1']:.1%} | {f['count_mae']:.2f} | {f['missed_sets']} | "
+            f"{f['phantom_reps']} ({f['phantom_reps_per_rest_hour']:.1f}/h rest) |"
+        )
+    return "\n".join(lines)
+
+
+__all__ = ["headline", "loso", "markdown", "replace", "runs"]

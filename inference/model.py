@@ -1,0 +1,182 @@
+"""The CNN-LSTM phase classifier: definition, prediction, save/load with metadata.
+
+Architecture after Exermote (Lerner 2017, ``ExermotePreprocessingAndTraining``):
+Conv1D(32, 3, stride 2) -> Conv1D(32, 3) -> LSTM(32, sequences) -> LSTM(32) ->
+Dropout(0.2) -> Dense(n_labels, softmax), over 40-sample windows at 10 Hz; here the
+labels are phases (``break``, ``<exercise>.first_half``, ``<exercise>.second_half``)
+instead of exercises, so that repetitions can be counted from them.
+
+A model file is one ``.keras`` archive; the metadata the signal path needs (channels,
+sample rate, window, label offset, labels, scaling, counting parameters, training
+digest, hyperparameters, evaluation figures) is stored inside it as
+``inference_metadata.json`` so that it can never be used with the wrong preprocessing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+METADATA_ENTRY = "inference_metadata.json"
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+DEFAULT_MODEL_PATH = MODELS_DIR / "default.keras"
+REQUIRED_METADATA = (
+    "version", "channels", "sample_rate_hz", "window", "label_offset", "labels",
+    "scaling", "angle_encoding", "counting", "training_data_digest", "hyperparameters",
+)  # fmt: skip
+
+
+class ModelFileError(ValueError):
+    """A model file that cannot be loaded or whose metadata does not match the network."""
+
+
+def build_network(window: int, n_channels: int, n_labels: int, *, conv_filters: int = 32, lstm_units: int = 32):
+    """Exermote CNN-LSTM. Input (batch, window, n_channels) -> softmax (batch, n_labels)."""
+    import keras
+    from keras import layers
+
+    return keras.Sequential(
+        [
+            keras.Input(shape=(window, n_channels)),
+            layers.Conv1D(conv_filters, 3, strides=2, activation="relu"),
+            layers.Conv1D(conv_filters, 3, activation="relu"),
+            layers.LSTM(lstm_units, return_sequences=True),
+            layers.LSTM(lstm_units),
+            layers.Dropout(0.2),
+            layers.Dense(n_labels, activation="softmax"),
+        ]
+    )
+
+
+@dataclass
+class PhaseModel:
+    """A loaded network with its metadata. ``predict`` is the only thing workers call."""
+
+    network: object
+    metadata: dict
+    checksum: str
+
+    @property
+    def version(self) -> str:
+        return str(self.metadata["version"])
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(self.metadata["labels"])
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        return tuple(self.metadata["channels"])
+
+    @property
+    def exercises(self) -> tuple[str, ...]:
+        """Exercises that have phases in this model, e.g. ``('burpee', 'sit_up', 'squat')``."""
+        return tuple(sorted({lab.split(".")[0] for lab in self.labels if "." in lab}))
+
+    def predict(self, windows: np.ndarray, batch_size: int = 2048) -> np.ndarray:
+        """Phase probabilities.
+
+        Args:
+            windows: float32, shape (n, window, n_channels), scaled as in the metadata.
+
+        Returns:
+            float32, shape (n, n_labels), rows sum to 1.
+        """
+        if len(windows) == 0:
+            return np.zeros((0, len(self.labels)), np.float32)
+        out = []
+        # Calling the network directly avoids keras.predict's per-call setup cost.
+        for i in range(0, len(windows), batch_size):
+            out.append(np.asarray(self.network(np.ascontiguousarray(windows[i : i + batch_size]), training=False)))
+        return np.concatenate(out).astype(np.float32)
+
+
+def file_checksum(path: str | Path) -> str:
+    """SHA-256 hex digest of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def save_model(network, metadata: dict, path: str | Path) -> Path:
+    """Save the network as ``.keras`` with ``metadata`` embedded. Returns the path."""
+    missing = [k for k in REQUIRED_METADATA if k not in metadata]
+    if missing:
+        raise ModelFileError(f"metadata lacks {', '.join(missing)}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    network.save(path)
+    with zipfile.ZipFile(path, "a") as zf:
+        zf.writestr(METADATA_ENTRY, json.dumps(metadata, indent=2, sort_keys=True))
+    return path
+
+
+def read_metadata(path: str | Path) -> dict:
+    """The metadata embedded in a model file. Raises ModelFileError."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return json.loads(zf.read(METADATA_ENTRY))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError) as exc:
+        raise ModelFileError(f"not a model file with {METADATA_ENTRY}: {exc}") from exc
+
+
+def load_model(path: str | Path) -> PhaseModel:
+    """Load and validate a model file.
+
+    Checks that the metadata is complete, that the network's input and output shapes
+    match it, and that a dry run on a zero window works.
+
+    Raises:
+        ModelFileError: unreadable, truncated or foreign file, or shapes that disagree.
+    """
+    import keras
+
+    metadata = read_metadata(path)
+    missing = [k for k in REQUIRED_METADATA if k not in metadata]
+    if missing:
+        raise ModelFileError(f"model metadata lacks {', '.join(missing)}")
+    try:
+        network = keras.saving.load_model(path, compile=False)
+    except Exception as exc:  # keras raises many types for a broken archive
+        raise ModelFileError(f"cannot load the network: {exc}") from exc
+    window, n_channels, n_labels = metadata["window"], len(metadata["channels"]), len(metadata["labels"])
+    if tuple(network.input_shape[1:]) != (window, n_channels):
+        raise ModelFileError(f"network input {network.input_shape[1:]} != metadata ({window}, {n_channels})")
+    if tuple(network.output_shape[1:]) != (n_labels,):
+        raise ModelFileError(f"network output {network.output_shape[1:]} != metadata ({n_labels},)")
+    model = PhaseModel(network=network, metadata=metadata, checksum=file_checksum(path))
+    probs = model.predict(np.zeros((1, window, n_channels), np.float32))
+    if probs.shape != (1, n_labels) or not np.isfinite(probs).all():
+        raise ModelFileError("dry run on a zero window gave no valid probabilities")
+    return model
+
+
+@lru_cache(maxsize=4)
+def _load_cached(path: str, mtime_ns: int) -> PhaseModel:
+    return load_model(path)
+
+
+def load_model_cached(path: str | Path = DEFAULT_MODEL_PATH) -> PhaseModel:
+    """Load a model once per process (keyed by path and modification time)."""
+    path = Path(path).resolve()
+    return _load_cached(str(path), path.stat().st_mtime_ns)
+
+
+def load_model_bytes(data: bytes) -> PhaseModel:
+    """Validate a model given as bytes (an upload). Raises ModelFileError."""
+    with tempfile.NamedTemporaryFile(suffix=".keras") as tmp:
+        tmp.write(data)
+        tmp.flush()
+        return load_model(tmp.name)

@@ -1,0 +1,217 @@
+"""Training the phase classifier on the Exermote recordings.
+
+Data: ``../shared/data/exermote/`` (Lerner 2017): 30 labelled 5-minute sessions of
+athletes 1-4, iPhone on the upper arm, 10 Hz. Labels per sample: ``break``,
+``<exercise>.first_half``, ``<exercise>.second_half`` for burpee, squat and sit_up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from inference.counting import CountingParams, learn_counting_params
+from inference.io import EXERMOTE_CHANNELS, Recording, read_recording
+from inference.model import build_network, save_model
+from inference.preprocessing import Scaler, model_input, phase_labels_on_grid, windows
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "exermote"
+PHASE_LABELS: tuple[str, ...] = (
+    "break",
+    "burpee.first_half", "burpee.second_half",
+    "squat.first_half", "squat.second_half",
+    "sit_up.first_half", "sit_up.second_half",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    """Everything that decides a trained model; stored in its metadata."""
+
+    channels: tuple[str, ...] = EXERMOTE_CHANNELS
+    sample_rate_hz: float = 10.0
+    window: int = 40
+    label_offset: int = 20  # Exermote: label 20 samples before the window's end
+    angle_encoding: str = "sin"
+    train_stride: int = 1
+    epochs: int = 25
+    batch_size: int = 256
+    learning_rate: float = 2e-3
+    conv_filters: int = 32
+    lstm_units: int = 32
+    class_weighting: bool = True
+    augment_scale: float = 0.1  # amplitude scaling +-10 %
+    augment_rotation_deg: float = 10.0  # small rotations of the device frame
+    seed: int = 0
+    labels: tuple[str, ...] = field(default=PHASE_LABELS)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["channels"] = list(self.channels)
+        d["labels"] = list(self.labels)
+        return d
+
+
+def load_exermote(data_dir: Path = DEFAULT_DATA_DIR) -> list[Recording]:
+    """All labelled Exermote recordings in ``data_dir``, sorted by file name.
+
+    Raises FileNotFoundError when the folder holds none.
+    """
+    paths = sorted(Path(data_dir).glob("*.csv"))
+    if not paths:
+        raise FileNotFoundError(f"no Exermote CSV files in {data_dir}")
+    return [read_recording(p, "exermote") for p in paths]
+
+
+def data_digest(data_dir: Path = DEFAULT_DATA_DIR) -> str:
+    """SHA-256 over the names and bytes of the training CSV files (sorted)."""
+    h = hashlib.sha256()
+    for p in sorted(Path(data_dir).glob("*.csv")):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+@dataclass
+class Prepared:
+    """A recording on the model's grid: x (m, c) unscaled float32, y (m,) label indices."""
+
+    x: np.ndarray
+    y: np.ndarray
+    labels: np.ndarray
+    set_break: np.ndarray
+    subject: str | None
+
+
+def prepare(recording: Recording, hp: Hyperparameters) -> Prepared:
+    grid, x = model_input(recording, hp.channels, hp.sample_rate_hz, angle_encoding=hp.angle_encoding)
+    names = phase_labels_on_grid(recording, grid)
+    index = {name: i for i, name in enumerate(hp.labels)}
+    y = np.array([index[str(n)] for n in names], dtype=np.int64)
+    set_break = np.asarray(
+        np.interp(grid, recording.time_s, recording.annotations["set_break"].astype(float)) > 0.5
+    )
+    return Prepared(x=x, y=y, labels=names, set_break=set_break, subject=recording.subject)
+
+
+def _rotation_matrices(rng: np.random.Generator, n: int, max_deg: float) -> np.ndarray:
+    """n random rotations (n, 3, 3) about random axes by at most ``max_deg`` degrees."""
+    axis = rng.normal(size=(n, 3))
+    axis /= np.linalg.norm(axis, axis=1, keepdims=True)
+    angle = np.deg2rad(rng.uniform(-max_deg, max_deg, size=n))
+    k = np.zeros((n, 3, 3))
+    k[:, 0, 1], k[:, 0, 2], k[:, 1, 2] = -axis[:, 2], axis[:, 1], -axis[:, 0]
+    k[:, 1, 0], k[:, 2, 0], k[:, 2, 1] = axis[:, 2], -axis[:, 1], axis[:, 0]
+    s, c = np.sin(angle)[:, None, None], np.cos(angle)[:, None, None]
+    return np.eye(3)[None] + s * k + (1 - c) * (k @ k)
+
+
+def augment(x: np.ndarray, channels: tuple[str, ...], rng: np.random.Generator, hp: Hyperparameters) -> np.ndarray:
+    """Rotate the device-frame vectors (gravity, user acceleration, gyroscope) by one small
+    random rotation per recording and scale amplitudes; (m, c) -> (m, c)."""
+    out = x.copy()
+    rot = _rotation_matrices(rng, 1, hp.augment_rotation_deg)[0].astype(np.float32)
+    for prefix in ("gravity_", "user_acc_", "gyro_", "acc_"):
+        idx = [channels.index(prefix + a) for a in "xyz" if prefix + a in channels]
+        if len(idx) == 3:
+            out[:, idx] = out[:, idx] @ rot.T
+    scale = rng.uniform(1 - hp.augment_scale, 1 + hp.augment_scale)
+    for prefix in ("user_acc_", "gyro_"):
+        idx = [channels.index(prefix + a) for a in "xyz" if prefix + a in channels]
+        out[:, idx] *= scale
+    return out
+
+
+def fit(prepared: list[Prepared], hp: Hyperparameters, *, verbose: int = 0):
+    """Train the network on prepared recordings.
+
+    Returns ``(network, scaler, counting_params)``.
+    """
+    import keras
+
+    keras.utils.set_random_seed(hp.seed)
+    rng = np.random.default_rng(hp.seed)
+    scaler = Scaler.fit(np.concatenate([p.x for p in prepared]))
+    xs, ys = [], []
+    copies = 2 if hp.augment_rotation_deg > 0 or hp.augment_scale > 0 else 1
+    for p in prepared:
+        for copy in range(copies):
+            x = p.x if copy == 0 else augment(p.x, hp.channels, rng, hp)
+            xs.append(windows(scaler.transform(x), hp.window, hp.label_offset, hp.train_stride))
+            ys.append(p.y[:: hp.train_stride])
+    x_all, y_all = np.concatenate(xs), np.concatenate(ys)
+    order = rng.permutation(len(y_all))
+    x_all, y_all = x_all[order], y_all[order]
+    class_weight = None
+    if hp.class_weighting:
+        counts = np.bincount(y_all, minlength=len(hp.labels)).astype(float)
+        w = counts.sum() / (len(counts) * np.maximum(counts, 1))
+        class_weight = {i: float(np.sqrt(v)) for i, v in enumerate(w)}  # sqrt: soften the imbalance
+    network = build_network(
+        hp.window, len(hp.channels), len(hp.labels), conv_filters=hp.conv_filters, lstm_units=hp.lstm_units
+    )
+    steps = hp.epochs * int(np.ceil(len(y_all) / hp.batch_size))
+    schedule = keras.optimizers.schedules.CosineDecay(hp.learning_rate, steps)
+    network.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy")
+    network.fit(
+        x_all, y_all, batch_size=hp.batch_size, epochs=hp.epochs, class_weight=class_weight, verbose=verbose,
+        shuffle=True,
+    )
+    params = learn_counting_params([p.labels for p in prepared], [p.set_break for p in prepared], hp.sample_rate_hz)
+    return network, scaler, params
+
+
+def build_metadata(
+    hp: Hyperparameters, scaler: Scaler, params: CountingParams, digest: str, subjects: list[str], evaluation: dict | None
+) -> dict:
+    from inference import __version__
+
+    version_key = hashlib.sha256((repr(hp.to_dict()) + digest).encode()).hexdigest()[:10]
+    return {
+        "version": f"phase-cnnlstm-{version_key}",
+        "architecture": "exermote-cnn-lstm",
+        "channels": list(hp.channels),
+        "sample_rate_hz": hp.sample_rate_hz,
+        "window": hp.window,
+        "stride": 1,
+        "label_offset": hp.label_offset,
+        "labels": list(hp.labels),
+        "angle_encoding": hp.angle_encoding,
+        "scaling": scaler.to_dict(),
+        "counting": params.to_dict(),
+        "training_data": {"dataset": "exermote", "subjects": subjects},
+        "training_data_digest": digest,
+        "hyperparameters": hp.to_dict(),
+        "code_version": __version__,
+        "evaluation": evaluation or {},
+    }
+
+
+def train(
+    data_dir: Path = DEFAULT_DATA_DIR,
+    out_path: Path | None = None,
+    hp: Hyperparameters | None = None,
+    *,
+    evaluation: dict | None = None,
+    verbose: int = 0,
+) -> dict:
+    """Train on every recording in ``data_dir`` and save the model file with its metadata.
+
+    Returns the metadata written.
+    """
+    from inference.model import DEFAULT_MODEL_PATH
+
+    hp = hp or Hyperparameters()
+    recordings = load_exermote(data_dir)
+    prepared = [prepare(r, hp) for r in recordings]
+    network, scaler, params = fit(prepared, hp, verbose=verbose)
+    subjects = sorted({str(r.subject) for r in recordings})
+    metadata = build_metadata(hp, scaler, params, data_digest(data_dir), subjects, evaluation)
+    save_model(network, metadata, out_path or DEFAULT_MODEL_PATH)
+    return metadata

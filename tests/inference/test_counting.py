@@ -1,0 +1,92 @@
+import numpy as np
+import pytest
+
+from inference.counting import CountingParams, count_phases, learn_counting_params, remove_flicker, runs, true_sets
+
+LABELS = ["break", "squat.first_half", "squat.second_half", "sit_up.first_half", "sit_up.second_half"]
+B, F, S, F2, S2 = range(5)
+RATE = 10.0
+PARAMS = CountingParams(min_run_s={name: 0.3 for name in LABELS}, set_gap_s=5.0)
+
+
+def seq(*parts):
+    """seq((B, 10), (F, 8)) -> [0]*10 + [1]*8."""
+    return np.concatenate([np.full(n, v) for v, n in parts])
+
+
+def rep(first=F, second=S, n=8, pause=10):
+    return [(first, n), (second, n), (B, pause)]
+
+
+def test_counts_break_first_second_as_one_repetition():
+    sets = count_phases(seq((B, 20), *rep(), *rep(), *rep()), LABELS, RATE, PARAMS)
+    assert len(sets) == 1
+    assert sets[0].exercise == "squat"
+    assert sets[0].reps == 3
+    assert sets[0].repetitions[0].start_s == pytest.approx(2.0)
+    assert sets[0].repetitions[0].end_s == pytest.approx(3.6)
+
+
+def test_first_half_without_second_half_counts_nothing():
+    assert count_phases(seq((B, 20), (F, 10), (B, 20)), LABELS, RATE, PARAMS) == ()
+
+
+def test_second_half_of_another_exercise_counts_nothing():
+    assert count_phases(seq((B, 20), (F, 10), (S2, 10), (B, 20)), LABELS, RATE, PARAMS) == ()
+
+
+def test_one_sample_flicker_counts_nothing():
+    # a one-sample break inside a first half, and one-sample first/second halves in rest
+    phases = seq((B, 20), (F, 4), (B, 1), (F, 4), (S, 8), (B, 30), (F, 1), (S, 1), (B, 30))
+    sets = count_phases(phases, LABELS, RATE, PARAMS)
+    assert [s.reps for s in sets] == [1]
+
+
+def test_a_gap_longer_than_the_set_gap_starts_a_new_set():
+    phases = seq((B, 10), *rep(), *rep(pause=70), *rep(), *rep())
+    sets = count_phases(phases, LABELS, RATE, PARAMS)
+    assert [s.reps for s in sets] == [2, 2]
+    assert sets[1].start_s > sets[0].end_s + PARAMS.set_gap_s
+
+
+def test_a_set_takes_the_majority_exercise():
+    phases = seq((B, 10), *rep(), *rep(F2, S2), *rep(), (B, 80), *rep(F2, S2))
+    sets = count_phases(phases, LABELS, RATE, PARAMS)
+    assert [(s.exercise, s.reps) for s in sets] == [("squat", 3), ("sit_up", 1)]
+
+
+def test_second_half_straight_into_first_half_is_a_new_repetition():
+    phases = seq((B, 10), (F, 8), (S, 8), (F, 8), (S, 8), (B, 10))
+    assert [s.reps for s in count_phases(phases, LABELS, RATE, PARAMS)] == [2]
+
+
+def test_remove_flicker_merges_into_longer_neighbour():
+    out = remove_flicker(seq((B, 10), (F, 1), (S, 5)), LABELS, {"squat.first_half": 3})
+    assert list(out) == [B] * 10 + [B] + [S] * 5
+
+
+def test_learn_counting_params_from_labels():
+    labels = np.array(["break"] * 50 + ["squat.first_half"] * 10 + ["squat.second_half"] * 12 + ["break"] * 20
+                      + ["squat.first_half"] * 8 + ["squat.second_half"] * 12 + ["break"] * 100
+                      + ["squat.first_half"] * 10 + ["squat.second_half"] * 10 + ["break"] * 5)
+    set_break = np.zeros(labels.size, bool)
+    set_break[:50] = True
+    set_break[132:232] = True
+    params = learn_counting_params([labels], [set_break], RATE)
+    assert params.min_run_s["squat.first_half"] == pytest.approx(0.4)
+    # halfway between the longest pause in a set (2 s) and the shortest rest between sets (10 s)
+    assert params.set_gap_s == pytest.approx(6.0)
+
+
+def test_true_sets_count_first_half_runs():
+    labels = np.array(["break"] * 10 + ["squat.first_half", "squat.second_half", "break"] * 3 + ["break"] * 10)
+    set_break = np.zeros(labels.size, bool)
+    set_break[:10] = True
+    set_break[-10:] = True
+    truth = true_sets(labels, set_break, RATE)
+    assert truth == [{"exercise": "squat", "reps": 3, "start_s": 1.0, "end_s": 1.9}]
+
+
+def test_runs():
+    assert runs([1, 1, 2, 2, 2, 1]) == [(1, 0, 2), (2, 2, 5), (1, 5, 6)]
+    assert runs([]) == []

@@ -1,0 +1,108 @@
+import json
+
+import numpy as np
+import pytest
+
+from inference.io import EXERMOTE_CHANNELS, RecordingError, exermote_phase, read_recording
+
+
+def canonical_csv(n=50, rate=10.0, channels=("user_acc_x", "gyro_z")):
+    rows = ["time_s," + ",".join(channels)]
+    rows += [f"{i / rate:.3f}," + ",".join(f"{np.sin(i / 5 + j):.4f}" for j in range(len(channels))) for i in range(n)]
+    return "\n".join(rows).encode()
+
+
+def test_canonical_csv_reads_channels_and_time():
+    rec = read_recording(canonical_csv(), "csv")
+    assert rec.channels == ("user_acc_x", "gyro_z")
+    assert rec.samples.shape == (50, 2)
+    assert rec.samples.dtype == np.float32
+    assert rec.time_s[0] == 0.0
+    assert rec.sample_rate_hz == pytest.approx(10.0)
+
+
+def test_canonical_json_with_sample_rate_and_time_s():
+    samples = [[float(i), float(-i)] for i in range(50)]
+    rec = read_recording(json.dumps({"sample_rate_hz": 20, "channels": ["acc_x", "acc_y"], "samples": samples}).encode(), "json")
+    assert rec.duration_s == pytest.approx(49 / 20)
+    times = [1000 + i * 0.05 for i in range(50)]
+    rec2 = read_recording(json.dumps({"time_s": times, "channels": ["acc_x", "acc_y"], "samples": samples}).encode(), "json")
+    np.testing.assert_allclose(rec2.time_s, rec.time_s, atol=1e-9)
+
+
+def test_json_nulls_are_repaired_by_interpolation():
+    samples = [[float(i)] for i in range(40)]
+    samples[10] = [None]
+    rec = read_recording(json.dumps({"sample_rate_hz": 10, "channels": ["acc_x"], "samples": samples}).encode(), "json")
+    assert rec.samples[10, 0] == pytest.approx(10.0)
+
+
+@pytest.mark.parametrize(
+    ("payload", "fmt", "message"),
+    [
+        (b"", "csv", "empty"),
+        (b"\x00\x01\x02garbage", "csv", "binary"),
+        (b"time_s,acc_x\n", "csv", "samples"),
+        (b"time_s;acc_x\n0;1\n0.1;2\n", "csv", "delimiter"),
+        (canonical_csv().replace(b"0.100,", b"abc,", 1), "csv", "non-numeric"),
+        (b"time_s,acc_x\n" + b"\n".join(f"{i / 10},1".encode() for i in range(5)), "csv", "samples"),
+        (b"time_s,acc_x\n" + b"\n".join(f"{(i % 20) / 10},1".encode() for i in range(40)), "csv", "not increasing"),
+        (b"time_s,acc_x\n" + b"\n".join(f"{(i // 2) / 10},1".encode() for i in range(40)), "csv", "duplicated"),
+        (b"time_s,acc_x\n" + b"\n".join(f"{i * 1e-5},1".encode() for i in range(400000)[:40]), "csv", "lasts"),
+        (b"time_s,acc_x\n" + b"\n".join(f"{i / 10},inf".encode() for i in range(40)), "csv", "infinite"),
+        (b"time_s,acc_x\n" + b"\n".join(f"{i / 10},".encode() for i in range(40)), "csv", "missing"),
+        (b"time_s,foo\n" + b"\n".join(f"{i / 10},1".encode() for i in range(40)), "csv", "unknown channels"),
+        (b"[1, 2]", "json", "object"),
+        (b"{not json", "json", "invalid JSON"),
+        (json.dumps({"channels": ["acc_x"], "samples": [[1]] * 40}).encode(), "json", "sample_rate_hz"),
+        (json.dumps({"sample_rate_hz": 1e6, "channels": ["acc_x"], "samples": [[1]] * 40}).encode(), "json", "outside"),
+        (json.dumps({"sample_rate_hz": 10, "channels": ["acc_x"], "samples": [["a"]] * 40}).encode(), "json", "numbers"),
+        (json.dumps({"sample_rate_hz": 10, "channels": ["acc_x"], "samples": [[1, 2]] * 40}).encode(), "json", "1 numbers"),
+        (b"1,2,3\n4,5,6\n", "cara", "7 comma-separated"),
+        (b"a,b\n1,2\n", "exermote", "not an Exermote CSV"),
+        ("time_s,acc_x\n0,é".encode("latin-1"), "csv", "UTF-8"),
+    ],
+)
+def test_bad_input_raises_a_named_error(payload, fmt, message):
+    with pytest.raises(RecordingError, match=message) as info:
+        read_recording(payload, fmt)
+    assert info.value.field == "file"
+
+
+def test_unknown_format_names_the_format_field():
+    with pytest.raises(RecordingError) as info:
+        read_recording(canonical_csv(), "xml")
+    assert info.value.field == "format"
+
+
+def test_exermote_phase_mapping():
+    assert exermote_phase("setBreak", "setBreak") == "break"
+    assert exermote_phase("Break", "Break") == "break"
+    assert exermote_phase("Situp", "firstHalf") == "sit_up.first_half"
+    assert exermote_phase("Burpee", "secondHalf") == "burpee.second_half"
+
+
+def test_real_exermote_file(exermote_files):
+    rec = read_recording(exermote_files[0], "exermote")
+    assert rec.channels == EXERMOTE_CHANNELS
+    assert rec.n_samples == 3000
+    assert rec.sample_rate_hz == pytest.approx(10.0, rel=0.05)
+    assert np.isfinite(rec.samples).all()
+    # The first row's empty device cells are missing data, repaired from the next row, not zeros.
+    assert rec.samples[0, 0] == pytest.approx(rec.samples[1, 0])
+    assert rec.samples[0, 0] != 0.0
+    assert rec.subject == "1"
+    assert set(np.unique(rec.labels)) <= {
+        "break", "burpee.first_half", "burpee.second_half", "squat.first_half",
+        "squat.second_half", "sit_up.first_half", "sit_up.second_half",
+    }  # fmt: skip
+
+
+def test_real_cara_file(exermote_files):
+    cara = exermote_files[0].parents[1] / "cara"
+    path = sorted(cara.glob("Skippingrope/P1/session-1/*.csv"))[0]
+    rec = read_recording(path, "cara")
+    assert rec.channels == ("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z")
+    assert 50 < rec.sample_rate_hz < 300
+    # gravity included: the magnitude averages about 1 g in m/s^2
+    assert np.median(np.linalg.norm(rec.samples[:, :3], axis=1)) == pytest.approx(9.81, rel=0.1)
