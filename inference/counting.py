@@ -29,11 +29,13 @@ class CountingParams:
         min_run_s: per phase name, the shortest run (s) that counts; shorter runs are flicker.
         set_gap_s: repetitions further apart than this (s) start a new set.
         smoothing_s: width (s) of the moving average applied to phase probabilities.
+        decoder: ``viterbi`` (:func:`decode_phases`) or ``argmax`` (per-sample).
     """
 
     min_run_s: dict[str, float] = field(default_factory=dict)
     set_gap_s: float = 6.0
     smoothing_s: float = 0.5
+    decoder: str = "viterbi"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -44,6 +46,7 @@ class CountingParams:
             min_run_s=dict(d.get("min_run_s", {})),
             set_gap_s=float(d.get("set_gap_s", 6.0)),
             smoothing_s=float(d.get("smoothing_s", 0.5)),
+            decoder=str(d.get("decoder", "argmax")),
         )
 
 
@@ -107,6 +110,74 @@ def smooth_probabilities(probs: np.ndarray, rate_hz: float, smoothing_s: float) 
     return (cs[width:] - cs[:-width]) / width
 
 
+def _allowed_transitions(labels: Sequence[str]) -> np.ndarray:
+    """(k, k) bool: which phase may follow which (the repetition grammar).
+
+    break -> first(e); first(e) -> second(e) | break (an aborted repetition);
+    second(e) -> break | first(e) (a pause shorter than the classifier resolves).
+    """
+    k = len(labels)
+    allowed = np.zeros((k, k), bool)
+    for i, a in enumerate(labels):
+        ex_a, half_a = _split(a)
+        for j, b in enumerate(labels):
+            ex_b, half_b = _split(b)
+            if half_a is None:
+                allowed[i, j] = half_b == "first_half"
+            elif half_a == "first_half":
+                allowed[i, j] = half_b is None or (half_b == "second_half" and ex_b == ex_a)
+            else:
+                allowed[i, j] = half_b is None or (half_b == "first_half" and ex_b == ex_a)
+    return allowed
+
+
+def decode_phases(probs: np.ndarray, labels: Sequence[str], rate_hz: float, params: CountingParams) -> np.ndarray:
+    """Most likely phase sequence under the repetition grammar (Viterbi).
+
+    Each phase becomes a left-to-right chain of ``min_run_s * rate_hz`` states whose
+    last state loops, so every run lasts at least its minimum duration; chains are
+    joined by :func:`_allowed_transitions`. A repetition whose first half the
+    classifier scores below ``break`` is still found when its second half is clear,
+    and a second half can never appear without a first half.
+
+    Args:
+        probs: float, shape (n, k), per-sample phase probabilities (rows sum to 1).
+        labels: k phase names.
+
+    Returns:
+        int, shape (n,), phase indices.
+    """
+    n, k = probs.shape
+    if n == 0:
+        return np.zeros(0, np.int64)
+    lengths = [max(1, int(round(params.min_run_s.get(name, 0.0) * rate_hz))) for name in labels]
+    phase_of = np.repeat(np.arange(k), lengths)
+    first = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    last = first + np.asarray(lengths) - 1
+    s = len(phase_of)
+    log_a = np.full((s, s), -np.inf)
+    for i in range(k):
+        log_a[first[i] : last[i], first[i] + 1 : last[i] + 1][np.eye(lengths[i] - 1, dtype=bool)] = 0.0
+        log_a[last[i], last[i]] = 0.0
+    allowed = _allowed_transitions(labels)
+    for i, j in zip(*np.nonzero(allowed), strict=True):
+        log_a[last[i], first[j]] = 0.0
+    log_b = np.log(np.clip(probs, 1e-6, 1.0))[:, phase_of]  # (n, s)
+    back = np.empty((n, s), np.int16)
+    start = np.full(s, -np.inf)
+    start[first] = 0.0
+    delta = start + log_b[0]
+    for t in range(1, n):
+        scores = delta[:, None] + log_a
+        back[t] = scores.argmax(axis=0)
+        delta = scores[back[t], np.arange(s)] + log_b[t]
+    path = np.empty(n, np.int64)
+    path[-1] = int(delta.argmax())
+    for t in range(n - 1, 0, -1):
+        path[t - 1] = back[t, path[t]]
+    return phase_of[path]
+
+
 def remove_flicker(phases: np.ndarray, labels: Sequence[str], min_run_samples: dict[str, int]) -> np.ndarray:
     """Merge runs shorter than their phase's minimum into the longer neighbour.
 
@@ -138,6 +209,14 @@ def _split(label: str) -> tuple[str | None, str | None]:
         return None, None
     exercise, half = label.split(".", 1)
     return exercise, half
+
+
+def phases_from_probabilities(probs: np.ndarray, labels: Sequence[str], rate_hz: float, params: CountingParams) -> np.ndarray:
+    """Smooth (n, k) probabilities and decode them into (n,) phase indices."""
+    smoothed = smooth_probabilities(probs, rate_hz, params.smoothing_s)
+    if params.decoder == "viterbi":
+        return decode_phases(smoothed, labels, rate_hz, params)
+    return smoothed.argmax(axis=1)
 
 
 def count_phases(

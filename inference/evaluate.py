@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.counting import CountingParams, count_phases, runs, smooth_probabilities, true_sets
+from inference.counting import CountingParams, count_phases, phases_from_probabilities, runs, true_sets
 from inference.model import PhaseModel
 from inference.preprocessing import windows
 from inference.train import DEFAULT_DATA_DIR, Hyperparameters, Prepared, fit, load_exermote, prepare
@@ -76,8 +76,13 @@ def predict_prepared(model: PhaseModel, p: Prepared, scaler) -> np.ndarray:
     return model.predict(windows(scaler.transform(p.x), int(meta["window"]), int(meta["label_offset"])))
 
 
-def evaluate_fold(model: PhaseModel, test: list[Prepared], scaler, params: CountingParams) -> dict:
-    """Score one trained model on held-out prepared recordings."""
+def evaluate_fold(
+    model: PhaseModel, test: list[Prepared], scaler, params: CountingParams, *, keep: list | None = None
+) -> dict:
+    """Score one trained model on held-out prepared recordings.
+
+    ``keep``, when given, receives ``(prepared, probabilities)`` per recording (for plots).
+    """
     labels = model.labels
     rate = float(model.metadata["sample_rate_hz"])
     map4 = four_class(labels)
@@ -85,8 +90,10 @@ def evaluate_fold(model: PhaseModel, test: list[Prepared], scaler, params: Count
     confusion = np.zeros((k, k), dtype=np.int64)
     rows, phantom, rest_s = [], 0, 0.0
     for p in test:
-        probs = smooth_probabilities(predict_prepared(model, p, scaler), rate, params.smoothing_s)
-        pred = probs.argmax(axis=1)
+        raw = predict_prepared(model, p, scaler)
+        if keep is not None:
+            keep.append((p, raw))
+        pred = phases_from_probabilities(raw, labels, rate, params)
         np.add.at(confusion, (p.y, pred), 1)
         sets = count_phases(pred, labels, rate, params)
         scored = score_sets(sets, true_sets(p.labels, p.set_break, rate), p.set_break, rate)
@@ -104,8 +111,14 @@ def evaluate_fold(model: PhaseModel, test: list[Prepared], scaler, params: Count
     return out
 
 
-def loso(data_dir: Path = DEFAULT_DATA_DIR, hp: Hyperparameters | None = None, *, verbose: int = 0) -> dict:
-    """Leave-one-subject-out over the athletes in ``data_dir``. Returns the report dict."""
+def loso(
+    data_dir: Path = DEFAULT_DATA_DIR, hp: Hyperparameters | None = None, *, verbose: int = 0, keep: list | None = None
+) -> dict:
+    """Leave-one-subject-out over the athletes in ``data_dir``. Returns the report dict.
+
+    ``keep``, when given, receives ``(prepared, probabilities, counting_params)`` for every
+    held-out recording.
+    """
     hp = hp or Hyperparameters()
     recordings = load_exermote(data_dir)
     prepared = [prepare(r, hp) for r in recordings]
@@ -117,7 +130,10 @@ def loso(data_dir: Path = DEFAULT_DATA_DIR, hp: Hyperparameters | None = None, *
         test_set = [p for p in prepared if p.subject == subject]
         network, scaler, params = fit(train_set, hp, verbose=verbose)
         model = PhaseModel(network=network, metadata={**_meta(hp)}, checksum="")
-        fold = evaluate_fold(model, test_set, scaler, params)
+        kept: list = []
+        fold = evaluate_fold(model, test_set, scaler, params, keep=kept)
+        if keep is not None:
+            keep += [(p, probs, params) for p, probs in kept]
         fold["sessions"] = len(test_set)
         folds[subject] = fold
         all_rows += fold["set_rows"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from inference.counting import CountingParams, count_phases, smooth_probabilities
+from inference.counting import CountingParams, count_phases, phases_from_probabilities
 from inference.io import Recording
 from inference.model import DEFAULT_MODEL_PATH, PhaseModel, load_model_cached
 from inference.preprocessing import Scaler, model_input, windows
@@ -47,7 +47,7 @@ def count_with_classifier(recording: Recording, model: PhaseModel) -> tuple[Coun
     """Sets counted by the phase classifier and the state machine (see :mod:`inference.counting`)."""
     rate, probs = classify(recording, model)
     params = CountingParams.from_dict(model.metadata["counting"])
-    phases = smooth_probabilities(probs, rate, params.smoothing_s).argmax(axis=1)
+    phases = phases_from_probabilities(probs, model.labels, rate, params)
     return count_phases(phases, model.labels, rate, params)
 
 

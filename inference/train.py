@@ -22,6 +22,10 @@ from inference.preprocessing import Scaler, model_input, phase_labels_on_grid, w
 log = logging.getLogger(__name__)
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "exermote"
+#: Gravity, user acceleration and gyroscope of the 12 Exermote iPhone channels. The
+#: attitude angles are left out: pitch and roll repeat the gravity vector and yaw is a
+#: heading with an arbitrary origin; none of them can be re-oriented for augmentation.
+MODEL_CHANNELS: tuple[str, ...] = tuple(c for c in EXERMOTE_CHANNELS if c not in ("pitch", "roll", "yaw"))
 PHASE_LABELS: tuple[str, ...] = (
     "break",
     "burpee.first_half", "burpee.second_half",
@@ -34,18 +38,19 @@ PHASE_LABELS: tuple[str, ...] = (
 class Hyperparameters:
     """Everything that decides a trained model; stored in its metadata."""
 
-    channels: tuple[str, ...] = EXERMOTE_CHANNELS
+    channels: tuple[str, ...] = MODEL_CHANNELS
     sample_rate_hz: float = 10.0
     window: int = 40
     label_offset: int = 20  # Exermote: label 20 samples before the window's end
     angle_encoding: str = "sin"
-    train_stride: int = 1
-    epochs: int = 25
+    train_stride: int = 2
+    epochs: int = 15
     batch_size: int = 256
     learning_rate: float = 2e-3
     conv_filters: int = 32
     lstm_units: int = 32
     class_weighting: bool = True
+    augment_copies: int = 3  # augmented copies of each recording, besides the original
     augment_scale: float = 0.1  # amplitude scaling +-10 %
     augment_rotation_deg: float = 10.0  # small rotations of the device frame
     seed: int = 0
@@ -112,15 +117,28 @@ def _rotation_matrices(rng: np.random.Generator, n: int, max_deg: float) -> np.n
     return np.eye(3)[None] + s * k + (1 - c) * (k @ k)
 
 
-def augment(x: np.ndarray, channels: tuple[str, ...], rng: np.random.Generator, hp: Hyperparameters) -> np.ndarray:
-    """Rotate the device-frame vectors (gravity, user acceleration, gyroscope) by one small
-    random rotation per recording and scale amplitudes; (m, c) -> (m, c)."""
+#: The 8 axis sign flips: how a phone can sit in an armband (screen in/out, top up/down)
+#: on either arm. Exermote athlete 1 wore it mirrored in 6 of 12 sessions.
+AXIS_FLIPS = np.array([np.diag([a, b, c]) for a in (1, -1) for b in (1, -1) for c in (1, -1)], dtype=np.float32)
+
+
+def augment(
+    x: np.ndarray, channels: tuple[str, ...], rng: np.random.Generator, hp: Hyperparameters, flip: np.ndarray | None = None
+) -> np.ndarray:
+    """Re-orient the device frame and scale amplitudes; (m, c) -> (m, c).
+
+    One transform per recording: an axis sign flip (``AXIS_FLIPS``, random unless given)
+    times a small random rotation, applied to gravity and acceleration vectors; the
+    gyroscope is a pseudovector, so it also takes the flip's determinant.
+    """
     out = x.copy()
-    rot = _rotation_matrices(rng, 1, hp.augment_rotation_deg)[0].astype(np.float32)
+    flip = AXIS_FLIPS[rng.integers(len(AXIS_FLIPS))] if flip is None else flip
+    rot = (_rotation_matrices(rng, 1, hp.augment_rotation_deg)[0].astype(np.float32)) @ flip
     for prefix in ("gravity_", "user_acc_", "gyro_", "acc_"):
         idx = [channels.index(prefix + a) for a in "xyz" if prefix + a in channels]
         if len(idx) == 3:
-            out[:, idx] = out[:, idx] @ rot.T
+            sign = np.linalg.det(flip) if prefix == "gyro_" else 1.0
+            out[:, idx] = sign * (out[:, idx] @ rot.T)
     scale = rng.uniform(1 - hp.augment_scale, 1 + hp.augment_scale)
     for prefix in ("user_acc_", "gyro_"):
         idx = [channels.index(prefix + a) for a in "xyz" if prefix + a in channels]
@@ -139,9 +157,8 @@ def fit(prepared: list[Prepared], hp: Hyperparameters, *, verbose: int = 0):
     rng = np.random.default_rng(hp.seed)
     scaler = Scaler.fit(np.concatenate([p.x for p in prepared]))
     xs, ys = [], []
-    copies = 2 if hp.augment_rotation_deg > 0 or hp.augment_scale > 0 else 1
     for p in prepared:
-        for copy in range(copies):
+        for copy in range(hp.augment_copies + 1):
             x = p.x if copy == 0 else augment(p.x, hp.channels, rng, hp)
             xs.append(windows(scaler.transform(x), hp.window, hp.label_offset, hp.train_stride))
             ys.append(p.y[:: hp.train_stride])

@@ -90,3 +90,30 @@ def test_true_sets_count_first_half_runs():
 def test_runs():
     assert runs([1, 1, 2, 2, 2, 1]) == [(1, 0, 2), (2, 2, 5), (1, 5, 6)]
     assert runs([]) == []
+
+
+def test_viterbi_finds_a_weak_first_half_before_a_clear_second_half():
+    from inference.counting import decode_phases
+
+    probs = np.full((60, 5), 0.02)
+    probs[:, B] = 0.9
+    probs[20:28, B], probs[20:28, F] = 0.6, 0.35  # the classifier prefers break here
+    probs[28:36, B], probs[28:36, S] = 0.02, 0.9
+    probs /= probs.sum(axis=1, keepdims=True)
+    phases = decode_phases(probs, LABELS, RATE, PARAMS)
+    assert [s.reps for s in count_phases(phases, LABELS, RATE, PARAMS)] == [1]
+    assert (phases[28:36] == S).all()
+
+
+def test_viterbi_never_emits_a_second_half_without_a_first_half():
+    from inference.counting import decode_phases, runs
+
+    rng = np.random.default_rng(3)
+    probs = rng.dirichlet(np.ones(5), size=500)
+    phases = decode_phases(probs, LABELS, RATE, PARAMS)
+    rs = runs(phases)
+    for (a, _, _), (b, _, _) in zip(rs, rs[1:]):
+        if b in (S, S2):
+            assert a == b - 1
+    # every run lasts at least its minimum duration (except a cut-off last run)
+    assert all(stop - start >= 3 for _, start, stop in rs[:-1])

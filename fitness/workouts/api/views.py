@@ -1,0 +1,123 @@
+from django.conf import settings
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, permissions, serializers, status, viewsets
+from rest_framework.exceptions import APIException
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from fitness.workouts import selectors, services
+from fitness.workouts.models import SensorSession, Workout
+from inference.io import RecordingError
+
+from .permissions import IsOwner
+from .serializers import SessionListSerializer, SessionSerializer, SessionUploadSerializer, WorkoutSerializer
+
+
+class PayloadTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "the upload is too large"
+    default_code = "payload_too_large"
+
+
+@extend_schema_view(
+    list=extend_schema(tags=["workouts"]),
+    retrieve=extend_schema(tags=["workouts"]),
+    create=extend_schema(tags=["workouts"]),
+    update=extend_schema(tags=["workouts"]),
+    partial_update=extend_schema(tags=["workouts"]),
+    destroy=extend_schema(tags=["workouts"]),
+)
+class WorkoutViewSet(viewsets.ModelViewSet):
+    """The caller's workouts."""
+
+    serializer_class = WorkoutSerializer
+    permission_classes = [permissions.IsAuthenticated, IsOwner]
+    queryset = Workout.objects.none()  # for the schema; requests use get_queryset()
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Workout.objects.none()
+        return selectors.workout_list(user=self.request.user)
+
+    def perform_create(self, serializer: WorkoutSerializer) -> None:
+        serializer.instance = services.workout_create(user=self.request.user, **serializer.validated_data)
+
+    def perform_update(self, serializer: WorkoutSerializer) -> None:
+        serializer.instance = services.workout_update(workout=serializer.instance, **serializer.validated_data)
+
+
+@extend_schema_view(
+    list=extend_schema(tags=["sessions"], responses=SessionListSerializer(many=True)),
+    retrieve=extend_schema(tags=["sessions"]),
+    destroy=extend_schema(tags=["sessions"]),
+)
+class SessionViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+):
+    """Uploaded sensor sessions: upload, follow the counting, read sets and repetitions."""
+
+    serializer_class = SessionSerializer
+    permission_classes = [permissions.IsAuthenticated, IsOwner]
+    parser_classes = [MultiPartParser, FormParser]
+    queryset = SensorSession.objects.none()  # for the schema; requests use get_queryset()
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return SensorSession.objects.none()
+        return selectors.session_list(user=self.request.user, with_repetitions=self.action == "retrieve")
+
+    def get_serializer_class(self):
+        if self.action == "list":
+            return SessionListSerializer
+        if self.action == "create":
+            return SessionUploadSerializer
+        return SessionSerializer
+
+    @extend_schema(
+        tags=["sessions"],
+        request={"multipart/form-data": SessionUploadSerializer},
+        responses={
+            202: SessionSerializer,
+            200: SessionSerializer,
+            400: dict,
+            413: dict,
+        },
+        description=(
+            "Upload one recording. It is parsed and validated now (400 naming the field otherwise), "
+            "stored, and counted in the background: answered 202 with status `queued`. "
+            "A retry with a `client_id` already used answers 200 with the existing session."
+        ),
+    )
+    def create(self, request: Request) -> Response:
+        max_bytes = settings.FITNESS_MAX_UPLOAD_BYTES
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        # Allow for the multipart envelope around the file.
+        if declared > max_bytes + 64 * 1024:
+            raise PayloadTooLarge(f"the upload is larger than {max_bytes} bytes")
+        serializer = SessionUploadSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        upload = data["file"]
+        if upload.size > max_bytes:
+            raise PayloadTooLarge(f"the file is larger than {max_bytes} bytes")
+        try:
+            session, created = services.session_create(
+                user=request.user,
+                file=upload,
+                fmt=data["format"],
+                exercise_hint=data.get("exercise") or "",
+                client_id=data.get("client_id"),
+                workout=data.get("workout"),
+                filename=upload.name,
+            )
+        except RecordingError as exc:
+            raise serializers.ValidationError({exc.field: [exc.message]}) from exc
+        body = SessionSerializer(session, context=self.get_serializer_context()).data
+        return Response(body, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+
+    def perform_destroy(self, instance) -> None:
+        services.session_delete(session=instance)

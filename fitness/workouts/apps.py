@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class WorkoutsConfig(AppConfig):
+    name = "fitness.workouts"
+    label = "workouts"

@@ -1,0 +1,136 @@
+"""Workouts, uploaded sensor sessions and what the counter found in them."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import PurePosixPath
+
+from django.conf import settings
+from django.db import models
+
+
+class Exercise(models.TextChoices):
+    """Exercises a client may name as a hint (snake_case, as in the phase labels)."""
+
+    BURPEE = "burpee", "Burpee"
+    SQUAT = "squat", "Squat"
+    SIT_UP = "sit_up", "Sit-up"
+    JUMP_ROPE = "jump_rope", "Jump rope"
+    JUMPING_JACK = "jumping_jack", "Jumping jack"
+
+
+class RecordingFormat(models.TextChoices):
+    """Upload formats; the same names as ``inference.io.FORMATS``."""
+
+    EXERMOTE = "exermote", "Exermote CSV"
+    CARA = "cara", "CaRa smartwatch CSV"
+    CSV = "csv", "Canonical CSV"
+    JSON = "json", "Canonical JSON"
+
+
+class Workout(models.Model):
+    """What a user did in one training; may hold several sensor sessions."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="workouts")
+    date = models.DateField()
+    notes = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-date", "-id"]
+        indexes = [models.Index(fields=["user", "date"])]
+
+    def __str__(self) -> str:
+        return f"Workout {self.pk} of {self.user_id} on {self.date}"
+
+
+def session_upload_to(instance: SensorSession, filename: str) -> str:
+    """``sessions/<user id>/<session uuid><suffix>``: no client-controlled path parts."""
+    suffix = PurePosixPath(filename).suffix.lower()[:10] or ".dat"
+    if not suffix[1:].isalnum():
+        suffix = ".dat"
+    return f"sessions/{instance.user_id}/{instance.id}{suffix}"
+
+
+class SensorSession(models.Model):
+    """One uploaded recording and the state of its counting."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        PROCESSING = "processing", "Processing"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sensor_sessions")
+    workout = models.ForeignKey(Workout, on_delete=models.SET_NULL, null=True, blank=True, related_name="sessions")
+    #: Client-generated id that makes the upload idempotent (unique per user).
+    client_id = models.UUIDField(null=True, blank=True)
+    file = models.FileField(upload_to=session_upload_to, max_length=255)
+    format = models.CharField(max_length=16, choices=RecordingFormat.choices)
+    exercise_hint = models.CharField(max_length=32, choices=Exercise.choices, blank=True, default="")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    error = models.TextField(blank=True, default="")
+    model_version = models.CharField(max_length=64, blank=True, default="")
+    total_reps = models.PositiveIntegerField(null=True, blank=True)
+    n_samples = models.PositiveIntegerField()
+    duration_s = models.FloatField()
+    sample_rate_hz = models.FloatField()
+    channels = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "client_id"], name="unique_session_client_id_per_user"),
+        ]
+        indexes = [models.Index(fields=["user", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"Session {self.pk} ({self.status})"
+
+
+class ExerciseSet(models.Model):
+    """Consecutive repetitions of one exercise found in a session."""
+
+    class Method(models.TextChoices):
+        CLASSIFIER = "classifier", "Classifier"
+        PEAKS = "peaks", "Peak detection"
+
+    session = models.ForeignKey(SensorSession, on_delete=models.CASCADE, related_name="sets")
+    #: Denormalised ``session.user``, so that per-user statistics use one index.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="exercise_sets")
+    index = models.PositiveIntegerField()
+    exercise = models.CharField(max_length=32)
+    method = models.CharField(max_length=16, choices=Method.choices)
+    reps = models.PositiveIntegerField()
+    start_s = models.FloatField()
+    end_s = models.FloatField()
+    #: ``session.created_at + start_s``: when the set happened, for statistics.
+    performed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["session", "index"]
+        constraints = [models.UniqueConstraint(fields=["session", "index"], name="unique_set_index_per_session")]
+        indexes = [models.Index(fields=["user", "exercise"])]
+
+    def __str__(self) -> str:
+        return f"{self.exercise} x{self.reps} (session {self.session_id})"
+
+
+class Repetition(models.Model):
+    """One repetition of a set; seconds from the recording's first sample."""
+
+    set = models.ForeignKey(ExerciseSet, on_delete=models.CASCADE, related_name="repetitions")
+    index = models.PositiveIntegerField()
+    start_s = models.FloatField()
+    end_s = models.FloatField()
+
+    class Meta:
+        ordering = ["set", "index"]
+        constraints = [models.UniqueConstraint(fields=["set", "index"], name="unique_rep_index_per_set")]
+
+    def __str__(self) -> str:
+        return f"rep {self.index} of set {self.set_id}"

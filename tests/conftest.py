@@ -1,0 +1,62 @@
+from pathlib import Path
+
+import pytest
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from .factories import UserFactory
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path) -> Path:
+    """Each test stores uploads in its own folder; passwords hash fast."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def stored_files(media_root):
+    """List the files currently under MEDIA_ROOT."""
+
+    def _list() -> list[Path]:
+        return sorted(p for p in Path(media_root).rglob("*") if p.is_file())
+
+    return _list
+
+
+@pytest.fixture
+def anon_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def other_user(db):
+    return UserFactory()
+
+
+def bearer_client(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+    return client
+
+
+@pytest.fixture
+def client_for():
+    """APIClient authenticated with a real JWT access token for the given user."""
+    return bearer_client
+
+
+@pytest.fixture
+def api(user) -> APIClient:
+    return bearer_client(user)
+
+
+@pytest.fixture
+def other_api(other_user) -> APIClient:
+    return bearer_client(other_user)
