@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Worker options for `make run` (solo pool: one task at a time, no fork with TensorFlow loaded).
 WORKER_ARGS ?= --pool=solo -l info
 
-.PHONY: install run worker migrate test lint
+.PHONY: install run worker migrate test lint bench
 
 install: $(STAMP)
 
@@ -17,8 +17,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
 	@touch $@
 
+# Migrations, then the shipped model registered as production if none is (idempotent).
 migrate: install
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py register_default_model
 
 # API on 0.0.0.0:$PORT (default 8000) plus a Celery worker in the background, on SQLite
 # and the embedded filesystem broker unless DATABASE_URL / CELERY_BROKER_URL say otherwise.
@@ -32,6 +34,13 @@ worker: migrate
 
 test: install
 	$(PY) -m pytest
+
+# Latency (p50/p95) of the statistics and history endpoints on PostgreSQL with five years of
+# synthetic history, in a throw-away database beside DATABASE_URL's (default
+# postgres://postgres@127.0.0.1:5432/test); merged into bench/results.json.
+# BENCH_ARGS="--compare" measures again without the statistics indexes.
+bench: install
+	$(PY) bench/stats_bench.py $(BENCH_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -76,6 +76,9 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web and worker share the file: wait for locks instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("timeout", 30)
+    # Write transactions take the lock when they begin, so concurrent ones queue up (a
+    # deferred transaction that must upgrade its lock would fail at once instead).
+    DATABASES["default"]["OPTIONS"].setdefault("transaction_mode", "IMMEDIATE")
     # Tests use a file (not :memory:) so that an e2e worker process sees the same data;
     # one file per test process, so that concurrent test runs in one checkout do not clash.
     DATABASES["default"]["TEST"] = {
@@ -102,8 +105,19 @@ MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=VAR_DIR / "media")
 #: Largest accepted recording upload in bytes (413 above).
 FITNESS_MAX_UPLOAD_BYTES = env.int("FITNESS_MAX_UPLOAD_BYTES", default=20 * 1024 * 1024)
+#: Largest accepted model file upload in bytes (model registry).
+FITNESS_MAX_MODEL_BYTES = env.int("FITNESS_MAX_MODEL_BYTES", default=100 * 1024 * 1024)
+#: Labelled recordings a model version is evaluated on unless admins chose sessions.
+FITNESS_EVALUATION_MANIFEST = env.path(
+    "FITNESS_EVALUATION_MANIFEST", default=BASE_DIR / "inference" / "models" / "evaluation_manifest.json"
+)
 # Non-file request bodies stay small; the recording size is checked by the upload view.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+
+# --- Cache --------------------------------------------------------------------------
+# Rendered session plots are kept here: per-process memory unless CACHE_URL names a
+# shared cache (e.g. redis://127.0.0.1:6379/1).
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 # --- REST framework -----------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -134,6 +148,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "ModelStageEnum": "fitness.mlmodels.models.Stage",
+        "SettableModelStageEnum": "fitness.mlmodels.models.SETTABLE_STAGE_CHOICES",
+    },
 }
 
 # --- Celery -------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""URL map: /api/v1/ (auth, workouts, sessions, stats), /api/schema/, /api/docs/, /admin/, /healthz."""
+"""URL map: /api/v1/ (auth, workouts, sessions, stats, model-versions), /api/schema/, /api/docs/, /admin/, /healthz."""
 
 from django.contrib import admin
 from django.db import connection
@@ -19,8 +19,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 api_v1 = [
     path("auth/", include("fitness.accounts.api.urls")),
+    path("account/", include("fitness.accounts.api.account_urls")),
     path("stats/", include("fitness.stats.api.urls")),
     path("", include("fitness.workouts.api.urls")),
+    path("", include("fitness.mlmodels.api.urls")),
 ]
 
 urlpatterns = [

@@ -38,12 +38,14 @@ def _cmd_count(args: argparse.Namespace) -> int:
 def _hp_from_args(args: argparse.Namespace):
     from inference.train import Hyperparameters
 
-    overrides = {k: getattr(args, k) for k in ("epochs", "seed", "train_stride") if getattr(args, k) is not None}
+    keys = ("epochs", "seed", "train_stride", "architecture", "window")
+    overrides = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     return Hyperparameters(**overrides)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from inference.evaluate import headline, loso, markdown
+    from inference.report import write_report
     from inference.train import train
 
     hp = _hp_from_args(args)
@@ -51,6 +53,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if not args.skip_evaluation:
         report = loso(Path(args.data), hp, verbose=args.verbose)
         print(markdown(report), file=sys.stderr)
+        write_report(report, Path(args.report))
         evaluation = headline(report)
     meta = train(Path(args.data), Path(args.out) if args.out else None, hp, evaluation=evaluation, verbose=args.verbose)
     print(json.dumps({"version": meta["version"], "evaluation": meta["evaluation"].get("overall")}))
@@ -58,9 +61,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from inference.evaluate import loso, markdown
+    from inference.evaluate import loso, loso_baseline, markdown
     from inference.report import write_report
 
+    if args.baseline:
+        report = loso_baseline(Path(args.data), epochs=args.epochs or 20, seed=args.seed or 0)
+        print(markdown(report))
+        Path(args.report or "reports/baseline.json").parent.mkdir(parents=True, exist_ok=True)
+        Path(args.report or "reports/baseline.json").write_text(json.dumps(report, indent=1))
+        return 0
     report = loso(Path(args.data), _hp_from_args(args), verbose=args.verbose)
     print(markdown(report))
     if args.report:
@@ -97,13 +106,17 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--epochs", type=int, default=None)
         p.add_argument("--seed", type=int, default=None)
         p.add_argument("--train-stride", dest="train_stride", type=int, default=None)
+        p.add_argument("--architecture", choices=("window", "sequence"), default=None)
+        p.add_argument("--window", type=int, default=None, help="window (window model) or crop (sequence model)")
         p.add_argument("--verbose", type=int, default=0)
         p.set_defaults(func=func)
         if name == "train":
             p.add_argument("--out", default=None, help="model file (default inference/models/default.keras)")
             p.add_argument("--skip-evaluation", action="store_true", help="do not run LOSO first")
+            p.add_argument("--report", default="reports/loso.md", help="where to write the LOSO report")
         else:
             p.add_argument("--report", default=None, help="write a Markdown report with figures here")
+            p.add_argument("--baseline", action="store_true", help="the original app's method on the same folds")
 
     peaks = sub.add_parser("evaluate-peaks", help="evaluate the peak counter on the CaRa recordings")
     peaks.add_argument("--data", default=str(DEFAULT_DATA_DIR.parent / "cara"))

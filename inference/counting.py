@@ -93,16 +93,13 @@ def learn_counting_params(
             if value in (BREAK, "set_break") and 0 < i < len(rs) - 1:
                 (within if value == BREAK else between).append((stop - start) / rate_hz)
     min_run_s = {name: flicker_share * min(v) / rate_hz for name, v in sorted(lengths.items())}
-    if within and between:
-        set_gap = 0.5 * (max(within) + min(between))
-    else:
-        set_gap = 6.0
+    set_gap = 0.5 * (max(within) + min(between)) if within and between else 6.0
     return CountingParams(min_run_s=min_run_s, set_gap_s=float(set_gap))
 
 
 def smooth_probabilities(probs: np.ndarray, rate_hz: float, smoothing_s: float) -> np.ndarray:
     """Centred moving average over time. (n, k) -> (n, k); identity for widths <= 1 sample."""
-    width = int(round(smoothing_s * rate_hz))
+    width = round(smoothing_s * rate_hz)
     if width <= 1 or len(probs) == 0:
         return probs
     padded = np.pad(probs, ((width // 2, width - 1 - width // 2), (0, 0)), mode="edge")
@@ -150,7 +147,7 @@ def decode_phases(probs: np.ndarray, labels: Sequence[str], rate_hz: float, para
     n, k = probs.shape
     if n == 0:
         return np.zeros(0, np.int64)
-    lengths = [max(1, int(round(params.min_run_s.get(name, 0.0) * rate_hz))) for name in labels]
+    lengths = [max(1, round(params.min_run_s.get(name, 0.0) * rate_hz)) for name in labels]
     phase_of = np.repeat(np.arange(k), lengths)
     first = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     last = first + np.asarray(lengths) - 1
@@ -195,7 +192,7 @@ def remove_flicker(phases: np.ndarray, labels: Sequence[str], min_run_samples: d
         if not short:
             return out
         _, i = min(short)
-        value, start, stop = rs[i]
+        _value, start, stop = rs[i]
         left = rs[i - 1] if i > 0 else None
         right = rs[i + 1] if i + 1 < len(rs) else None
         if left is None or (right is not None and right[2] - right[1] > left[2] - left[1]):
@@ -211,7 +208,9 @@ def _split(label: str) -> tuple[str | None, str | None]:
     return exercise, half
 
 
-def phases_from_probabilities(probs: np.ndarray, labels: Sequence[str], rate_hz: float, params: CountingParams) -> np.ndarray:
+def phases_from_probabilities(
+    probs: np.ndarray, labels: Sequence[str], rate_hz: float, params: CountingParams
+) -> np.ndarray:
     """Smooth (n, k) probabilities and decode them into (n,) phase indices."""
     smoothed = smooth_probabilities(probs, rate_hz, params.smoothing_s)
     if params.decoder == "viterbi":
@@ -240,7 +239,7 @@ def count_phases(
         where its second half ends.
     """
     labels = list(labels)
-    min_samples = {name: max(1, int(round(s * rate_hz))) for name, s in params.min_run_s.items()}
+    min_samples = {name: max(1, round(s * rate_hz)) for name, s in params.min_run_s.items()}
     clean = remove_flicker(np.asarray(phases, dtype=np.int64), labels, min_samples)
     reps: list[tuple[str, int, int]] = []  # (exercise, start, stop)
     state, exercise, rep_start = BREAK, None, 0

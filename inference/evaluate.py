@@ -55,7 +55,8 @@ def score_sets(pred_sets, truth: list[dict], set_break: np.ndarray, rate_hz: flo
     return {"sets": rows, "phantom_reps": int((~used).sum()), "rest_s": rest_s}
 
 
-def summarise(rows: list[dict], phantom: int, rest_s: float, correct7: int, correct4: int, frames: int) -> dict:
+def summarise(rows: list[dict], *, phantom: int, rest_s: float, correct7: int, correct4: int, frames: int) -> dict:
+    """Headline figures from per-set rows, phantom repetitions and frame counts."""
     err = np.array([r["pred"] - r["true"] for r in rows]) if rows else np.zeros(0)
     return {
         "frame_accuracy_7": correct7 / max(frames, 1),
@@ -72,8 +73,8 @@ def summarise(rows: list[dict], phantom: int, rest_s: float, correct7: int, corr
 
 
 def predict_prepared(model: PhaseModel, p: Prepared, scaler) -> np.ndarray:
-    meta = model.metadata
-    return model.predict(windows(scaler.transform(p.x), int(meta["window"]), int(meta["label_offset"])))
+    """(m, n_labels) phase probabilities of a prepared recording."""
+    return model.phase_probabilities(scaler.transform(p.x))
 
 
 def evaluate_fold(
@@ -104,7 +105,7 @@ def evaluate_fold(
     correct7 = int(np.trace(confusion))
     c4 = np.zeros((4, 4), dtype=np.int64)
     np.add.at(c4, (map4[:, None].repeat(k, 1), map4[None, :].repeat(k, 0)), confusion)
-    out = summarise(rows, phantom, rest_s, correct7, int(np.trace(c4)), frames)
+    out = summarise(rows, phantom=phantom, rest_s=rest_s, correct7=correct7, correct4=int(np.trace(c4)), frames=frames)
     out["confusion_7"] = confusion.tolist()
     out["confusion_4"] = c4.tolist()
     out["set_rows"] = rows
@@ -129,7 +130,7 @@ def loso(
         train_set = [p for p in prepared if p.subject != subject]
         test_set = [p for p in prepared if p.subject == subject]
         network, scaler, params = fit(train_set, hp, verbose=verbose)
-        model = PhaseModel(network=network, metadata={**_meta(hp)}, checksum="")
+        model = PhaseModel(network=network, metadata=_meta(hp), checksum="")
         kept: list = []
         fold = evaluate_fold(model, test_set, scaler, params, keep=kept)
         if keep is not None:
@@ -143,12 +144,22 @@ def loso(
         totals["c7"] += int(np.trace(fold["confusion_7"]))
         totals["c4"] += int(np.trace(fold["confusion_4"]))
         log.info("fold %s: %s", subject, json.dumps({k: v for k, v in fold.items() if not isinstance(v, list)}))
-    overall = summarise(all_rows, totals["phantom"], totals["rest_s"], totals["c7"], totals["c4"], totals["frames"])
+    overall = summarise(
+        all_rows,
+        phantom=totals["phantom"],
+        rest_s=totals["rest_s"],
+        correct7=totals["c7"],
+        correct4=totals["c4"],
+        frames=totals["frames"],
+    )
     return {"method": "loso", "hyperparameters": hp.to_dict(), "folds": folds, "overall": overall}
 
 
 def _meta(hp: Hyperparameters) -> dict:
     return {
+        "architecture": hp.architecture,
+        "chunk": hp.chunk,
+        "context": hp.context,
         "labels": list(hp.labels),
         "sample_rate_hz": hp.sample_rate_hz,
         "window": hp.window,
@@ -174,13 +185,15 @@ def headline(report: dict) -> dict:
 def markdown(report: dict) -> str:
     """Per-fold Markdown table of the headline figures."""
     lines = [
-        "| held-out athlete | 7-phase frame acc. | 4-class frame acc. | sets | exact | +-1 | MAE | missed | phantom reps |",
+        "| held-out athlete | 7-phase frame acc. | 4-class frame acc. | sets | exact | +-1 | MAE | missed "
+        "| phantom reps |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     items = [*report["folds"].items(), ("all", report["overall"])]
+    pct = lambda v: "n/a" if v is None else f"{v:.1%}"  # noqa: E731
     for name, f in items:
         lines.append(
-            f"| {name} | {f['frame_accuracy_7']:.1%} | {f['frame_accuracy_4']:.1%} | {f['sets']} | "
+            f"| {name} | {pct(f['frame_accuracy_7'])} | {pct(f['frame_accuracy_4'])} | {f['sets']} | "
             f"{f['sets_exact']:.1%} | {f['sets_within_1']:.1%} | {f['count_mae']:.2f} | {f['missed_sets']} | "
             f"{f['phantom_reps']} ({f['phantom_reps_per_rest_hour']:.1f}/h rest) |"
         )
@@ -188,3 +201,87 @@ def markdown(report: dict) -> str:
 
 
 __all__ = ["headline", "loso", "markdown", "replace", "runs"]
+
+
+def evaluate_model(model: PhaseModel, recordings: list) -> dict:
+    """Score a trained model file on labelled recordings (what the model registry stores).
+
+    Args:
+        model: a loaded model (its metadata gives preprocessing and counting parameters).
+        recordings: labelled :class:`~inference.io.Recording` objects (Exermote format).
+
+    Returns:
+        ``summarise`` figures (frame accuracy, per-set exact / +-1 / MAE, missed sets,
+        phantom repetitions per hour of rest) plus ``recordings``.
+
+    Raises:
+        ValueError: a recording carries no labels.
+    """
+    from inference.preprocessing import Scaler
+
+    meta = model.metadata
+    hp = Hyperparameters(
+        channels=model.channels,
+        sample_rate_hz=float(meta["sample_rate_hz"]),
+        window=int(meta["window"]),
+        label_offset=int(meta["label_offset"]),
+        angle_encoding=str(meta.get("angle_encoding", "raw")),
+        labels=model.labels,
+    )
+    if any(r.labels is None for r in recordings):
+        raise ValueError("every evaluation recording needs phase labels")
+    prepared = [prepare(r, hp) for r in recordings]
+    params = CountingParams.from_dict(meta["counting"])
+    fold = evaluate_fold(model, prepared, Scaler.from_dict(meta["scaling"]), params)
+    out = {k: v for k, v in fold.items() if k not in ("set_rows", "confusion_7", "confusion_4")}
+    out["recordings"] = len(recordings)
+    return out
+
+
+def loso_baseline(data_dir: Path = DEFAULT_DATA_DIR, *, epochs: int = 20, seed: int = 0) -> dict:
+    """The original app's method (:mod:`inference.baseline`) on the same LOSO folds."""
+    from inference.baseline import BASELINE_HP, count_consecutive, fit_baseline, to_four_class
+
+    hp = BASELINE_HP
+    prepared = [prepare(r, hp) for r in load_exermote(data_dir)]
+    rate = hp.sample_rate_hz
+    folds, all_rows, totals = {}, [], {"phantom": 0, "rest_s": 0.0, "c4": 0, "frames": 0}
+    for subject in sorted({p.subject for p in prepared}):
+        train_set = [p for p in prepared if p.subject != subject]
+        network, scaler = fit_baseline(train_set, epochs=epochs, seed=seed)
+        model = PhaseModel(network=network, metadata={}, checksum="")
+        params = learn_counting_params_for(train_set, rate)
+        rows, phantom, rest_s, c4, frames = [], 0, 0.0, 0, 0
+        for p in (p for p in prepared if p.subject == subject):
+            pred = model.predict(windows(scaler.transform(p.x), hp.window, hp.label_offset)).argmax(axis=1)
+            truth4 = to_four_class(p.y, hp.labels)
+            c4 += int((pred == truth4).sum())
+            frames += len(pred)
+            sets = count_consecutive(pred, rate, params.set_gap_s)
+            scored = score_sets(sets, true_sets(p.labels, p.set_break, rate), p.set_break, rate)
+            rows += scored["sets"]
+            phantom += scored["phantom_reps"]
+            rest_s += scored["rest_s"]
+        fold = summarise(rows, phantom=phantom, rest_s=rest_s, correct7=0, correct4=c4, frames=frames)
+        fold["frame_accuracy_7"] = None
+        fold["set_rows"] = rows
+        folds[subject] = fold
+        all_rows += rows
+        for key, value in (("phantom", phantom), ("rest_s", rest_s), ("c4", c4), ("frames", frames)):
+            totals[key] += value
+    overall = summarise(
+        all_rows,
+        phantom=totals["phantom"],
+        rest_s=totals["rest_s"],
+        correct7=0,
+        correct4=totals["c4"],
+        frames=totals["frames"],
+    )
+    overall["frame_accuracy_7"] = None
+    return {"method": "loso-baseline", "epochs": epochs, "folds": folds, "overall": overall}
+
+
+def learn_counting_params_for(prepared: list[Prepared], rate_hz: float) -> CountingParams:
+    from inference.counting import learn_counting_params
+
+    return learn_counting_params([p.labels for p in prepared], [p.set_break for p in prepared], rate_hz)

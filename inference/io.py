@@ -256,9 +256,7 @@ def _finish(
         raise RecordingError(f"the recording lasts {duration:.2f} s; at least {MIN_DURATION_S:g} s are needed")
     rate = 1.0 / float(np.median(dt))
     if not MIN_SAMPLE_RATE_HZ <= rate <= MAX_SAMPLE_RATE_HZ:
-        raise RecordingError(
-            f"sample rate {rate:.3g} Hz is outside {MIN_SAMPLE_RATE_HZ:g}-{MAX_SAMPLE_RATE_HZ:g} Hz"
-        )
+        raise RecordingError(f"sample rate {rate:.3g} Hz is outside {MIN_SAMPLE_RATE_HZ:g}-{MAX_SAMPLE_RATE_HZ:g} Hz")
     values = _repair_missing(values, channels)
     return Recording(
         time_s=(time_s - time_s[0]).astype(np.float64),
@@ -371,28 +369,31 @@ def _read_json(text: str) -> Recording:
     if not all(isinstance(row, list) and len(row) == len(channels) for row in samples):
         raise RecordingError(f"every row of 'samples' must be a list of {len(channels)} numbers")
     try:
-        values = np.array(
-            [[np.nan if v is None else v for v in row] for row in samples], dtype=np.float64
-        )
+        values = np.array([[np.nan if v is None else v for v in row] for row in samples], dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise RecordingError("'samples' must hold numbers (or null for a missing value)") from exc
     if any(isinstance(v, bool | str) for row in samples for v in row):
         raise RecordingError("'samples' must hold numbers (or null for a missing value)")
-    n = values.shape[0]
+    time_s = _json_time(doc, values.shape[0])
+    return _finish(time_s, values, channels, "json")
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _json_time(doc: dict, n: int) -> np.ndarray:
+    """Timestamps (s), shape (n,), from the JSON's ``time_s`` or ``sample_rate_hz``."""
     if "time_s" in doc:
         ts = doc["time_s"]
-        if not isinstance(ts, list) or len(ts) != n or not all(isinstance(t, int | float) and not isinstance(t, bool) for t in ts):
+        if not isinstance(ts, list) or len(ts) != n or not all(_is_number(t) for t in ts):
             raise RecordingError(f"'time_s' must be a list of {n} numbers, one per row of 'samples'")
-        time_s = np.asarray(ts, dtype=np.float64)
-    elif "sample_rate_hz" in doc:
-        rate = doc["sample_rate_hz"]
-        if not isinstance(rate, int | float) or isinstance(rate, bool) or not np.isfinite(rate):
-            raise RecordingError("'sample_rate_hz' must be a number")
-        if not MIN_SAMPLE_RATE_HZ <= rate <= MAX_SAMPLE_RATE_HZ:
-            raise RecordingError(
-                f"'sample_rate_hz' {rate:g} is outside {MIN_SAMPLE_RATE_HZ:g}-{MAX_SAMPLE_RATE_HZ:g} Hz"
-            )
-        time_s = np.arange(n, dtype=np.float64) / float(rate)
-    else:
+        return np.asarray(ts, dtype=np.float64)
+    if "sample_rate_hz" not in doc:
         raise RecordingError("the JSON needs 'sample_rate_hz' or 'time_s'")
-    return _finish(time_s, values, channels, "json")
+    rate = doc["sample_rate_hz"]
+    if not _is_number(rate) or not np.isfinite(rate):
+        raise RecordingError("'sample_rate_hz' must be a number")
+    if not MIN_SAMPLE_RATE_HZ <= rate <= MAX_SAMPLE_RATE_HZ:
+        raise RecordingError(f"'sample_rate_hz' {rate:g} is outside {MIN_SAMPLE_RATE_HZ:g}-{MAX_SAMPLE_RATE_HZ:g} Hz")
+    return np.arange(n, dtype=np.float64) / float(rate)

@@ -1,4 +1,4 @@
-"""The CNN-LSTM phase classifier: definition, prediction, save/load with metadata.
+"""The CNN-LSTM phase classifiers: definition, prediction, save/load with metadata.
 
 Architecture after Exermote (Lerner 2017, ``ExermotePreprocessingAndTraining``):
 Conv1D(32, 3, stride 2) -> Conv1D(32, 3) -> LSTM(32, sequences) -> LSTM(32) ->
@@ -58,6 +58,30 @@ def build_network(window: int, n_channels: int, n_labels: int, *, conv_filters: 
     )
 
 
+def build_sequence_network(n_channels: int, n_labels: int, *, conv_filters: int = 32, lstm_units: int = 32):
+    """Sequence labeller for offline sessions: input (batch, time, n_channels) -> (batch, time, n_labels).
+
+    A fully convolutional front end (two Conv1D, kernel 5, 'same' padding) and a
+    bidirectional LSTM label every sample of a whole session in one pass, instead of
+    one 40-sample window per sample (issue "Counting accuracy": DeepConvLSTM-style,
+    Ordonez & Roggen, Sensors 2016, made bidirectional because sessions are uploaded
+    after the workout).
+    """
+    import keras
+    from keras import layers
+
+    return keras.Sequential(
+        [
+            keras.Input(shape=(None, n_channels)),
+            layers.Conv1D(conv_filters, 5, padding="same", activation="relu"),
+            layers.Conv1D(conv_filters, 5, padding="same", activation="relu"),
+            layers.Bidirectional(layers.LSTM(lstm_units, return_sequences=True)),
+            layers.Dropout(0.2),
+            layers.Dense(n_labels, activation="softmax"),
+        ]
+    )
+
+
 @dataclass
 class PhaseModel:
     """A loaded network with its metadata. ``predict`` is the only thing workers call."""
@@ -83,6 +107,46 @@ class PhaseModel:
         """Exercises that have phases in this model, e.g. ``('burpee', 'sit_up', 'squat')``."""
         return tuple(sorted({lab.split(".")[0] for lab in self.labels if "." in lab}))
 
+    @property
+    def is_sequence(self) -> bool:
+        return self.metadata.get("architecture") == "sequence"
+
+    def phase_probabilities(self, x: np.ndarray) -> np.ndarray:
+        """Per-sample phase probabilities of a scaled session.
+
+        Args:
+            x: float32, shape (m, n_channels), on the model's grid and scaled as in the metadata.
+
+        Returns:
+            float32, shape (m, n_labels).
+        """
+        if self.is_sequence:
+            return self.predict_sequence(x)
+        from inference.preprocessing import windows
+
+        return self.predict(windows(x, int(self.metadata["window"]), int(self.metadata["label_offset"])))
+
+    def predict_sequence(self, x: np.ndarray) -> np.ndarray:
+        """Label a whole session with the sequence network, in overlapping chunks.
+
+        The session is cut into chunks of ``chunk`` samples, each read with ``context``
+        samples on both sides so that every labelled sample sees the same surroundings
+        as in one pass; all chunks go through the network as one batch.
+        (m, c) -> (m, n_labels).
+        """
+        m = len(x)
+        if m == 0:
+            return np.zeros((0, len(self.labels)), np.float32)
+        chunk = int(self.metadata.get("chunk", 600))
+        context = int(self.metadata.get("context", 100))
+        n_chunks = -(-m // chunk)
+        padded = np.pad(x, ((context, n_chunks * chunk - m + context), (0, 0)), mode="edge")
+        span = chunk + 2 * context
+        starts = np.arange(n_chunks) * chunk
+        batch = np.lib.stride_tricks.sliding_window_view(padded, span, axis=0)[starts].transpose(0, 2, 1)
+        out = np.asarray(self.network(np.ascontiguousarray(batch), training=False))
+        return out[:, context : context + chunk].reshape(-1, out.shape[-1])[:m].astype(np.float32)
+
     def predict(self, windows: np.ndarray, batch_size: int = 2048) -> np.ndarray:
         """Phase probabilities.
 
@@ -104,7 +168,7 @@ class PhaseModel:
 def file_checksum(path: str | Path) -> str:
     """SHA-256 hex digest of a file."""
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with Path(path).open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -152,13 +216,23 @@ def load_model(path: str | Path) -> PhaseModel:
     except Exception as exc:  # keras raises many types for a broken archive
         raise ModelFileError(f"cannot load the network: {exc}") from exc
     window, n_channels, n_labels = metadata["window"], len(metadata["channels"]), len(metadata["labels"])
-    if tuple(network.input_shape[1:]) != (window, n_channels):
-        raise ModelFileError(f"network input {network.input_shape[1:]} != metadata ({window}, {n_channels})")
-    if tuple(network.output_shape[1:]) != (n_labels,):
-        raise ModelFileError(f"network output {network.output_shape[1:]} != metadata ({n_labels},)")
+    sequence = metadata.get("architecture") == "sequence"
+    expected_in = (None, n_channels) if sequence else (window, n_channels)
+    expected_out = (None, n_labels) if sequence else (n_labels,)
+    try:
+        shapes = tuple(network.input_shape[1:]), tuple(network.output_shape[1:])
+    except (AttributeError, ValueError) as exc:
+        raise ModelFileError(f"the network has no single input and output: {exc}") from exc
+    if shapes[0] != expected_in:
+        raise ModelFileError(f"network input {shapes[0]} != metadata {expected_in}")
+    if shapes[1] != expected_out:
+        raise ModelFileError(f"network output {shapes[1]} != metadata {expected_out}")
     model = PhaseModel(network=network, metadata=metadata, checksum=file_checksum(path))
-    probs = model.predict(np.zeros((1, window, n_channels), np.float32))
-    if probs.shape != (1, n_labels) or not np.isfinite(probs).all():
+    try:
+        probs = model.phase_probabilities(np.zeros((window, n_channels), np.float32))
+    except Exception as exc:  # any failure of the dry run makes the file unusable
+        raise ModelFileError(f"dry run on a zero window failed: {exc}") from exc
+    if probs.shape != (window, n_labels) or not np.isfinite(probs).all():
         raise ModelFileError("dry run on a zero window gave no valid probabilities")
     return model
 

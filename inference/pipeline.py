@@ -15,7 +15,7 @@ import numpy as np
 from inference.counting import CountingParams, count_phases, phases_from_probabilities
 from inference.io import Recording
 from inference.model import DEFAULT_MODEL_PATH, PhaseModel, load_model_cached
-from inference.preprocessing import Scaler, model_input, windows
+from inference.preprocessing import Scaler, model_input
 from inference.results import CountedSet, CountingError, CountResult
 
 #: Exercises that are always counted by their cycles, even if a model had phases for them.
@@ -39,8 +39,7 @@ def classify(recording: Recording, model: PhaseModel) -> tuple[float, np.ndarray
     meta = model.metadata
     rate = float(meta["sample_rate_hz"])
     _, x = model_input(recording, model.channels, rate, angle_encoding=meta.get("angle_encoding", "raw"))
-    x = Scaler.from_dict(meta["scaling"]).transform(x)
-    return rate, model.predict(windows(x, int(meta["window"]), int(meta["label_offset"])))
+    return rate, model.phase_probabilities(Scaler.from_dict(meta["scaling"]).transform(x))
 
 
 def count_with_classifier(recording: Recording, model: PhaseModel) -> tuple[CountedSet, ...]:

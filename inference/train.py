@@ -16,7 +16,7 @@ import numpy as np
 
 from inference.counting import CountingParams, learn_counting_params
 from inference.io import EXERMOTE_CHANNELS, Recording, read_recording
-from inference.model import build_network, save_model
+from inference.model import build_network, build_sequence_network, save_model
 from inference.preprocessing import Scaler, model_input, phase_labels_on_grid, windows
 
 log = logging.getLogger(__name__)
@@ -38,10 +38,13 @@ PHASE_LABELS: tuple[str, ...] = (
 class Hyperparameters:
     """Everything that decides a trained model; stored in its metadata."""
 
+    architecture: str = "window"  # "window": Exermote CNN-LSTM per window; "sequence": conv + BiLSTM
     channels: tuple[str, ...] = MODEL_CHANNELS
     sample_rate_hz: float = 10.0
     window: int = 40
     label_offset: int = 20  # Exermote: label 20 samples before the window's end
+    chunk: int = 600  # sequence model: samples labelled per chunk at inference
+    context: int = 100  # sequence model: samples read on each side of a chunk
     angle_encoding: str = "sin"
     train_stride: int = 2
     epochs: int = 15
@@ -99,9 +102,7 @@ def prepare(recording: Recording, hp: Hyperparameters) -> Prepared:
     names = phase_labels_on_grid(recording, grid)
     index = {name: i for i, name in enumerate(hp.labels)}
     y = np.array([index[str(n)] for n in names], dtype=np.int64)
-    set_break = np.asarray(
-        np.interp(grid, recording.time_s, recording.annotations["set_break"].astype(float)) > 0.5
-    )
+    set_break = np.asarray(np.interp(grid, recording.time_s, recording.annotations["set_break"].astype(float)) > 0.5)
     return Prepared(x=x, y=y, labels=names, set_break=set_break, subject=recording.subject)
 
 
@@ -123,7 +124,11 @@ AXIS_FLIPS = np.array([np.diag([a, b, c]) for a in (1, -1) for b in (1, -1) for 
 
 
 def augment(
-    x: np.ndarray, channels: tuple[str, ...], rng: np.random.Generator, hp: Hyperparameters, flip: np.ndarray | None = None
+    x: np.ndarray,
+    channels: tuple[str, ...],
+    rng: np.random.Generator,
+    hp: Hyperparameters,
+    flip: np.ndarray | None = None,
 ) -> np.ndarray:
     """Re-orient the device frame and scale amplitudes; (m, c) -> (m, c).
 
@@ -157,27 +162,44 @@ def fit(prepared: list[Prepared], hp: Hyperparameters, *, verbose: int = 0):
     rng = np.random.default_rng(hp.seed)
     scaler = Scaler.fit(np.concatenate([p.x for p in prepared]))
     xs, ys = [], []
+    sequence = hp.architecture == "sequence"
     for p in prepared:
         for copy in range(hp.augment_copies + 1):
-            x = p.x if copy == 0 else augment(p.x, hp.channels, rng, hp)
-            xs.append(windows(scaler.transform(x), hp.window, hp.label_offset, hp.train_stride))
-            ys.append(p.y[:: hp.train_stride])
+            x = scaler.transform(p.x if copy == 0 else augment(p.x, hp.channels, rng, hp))
+            if sequence:  # crops of `window` samples every `window // 4` samples
+                starts = np.arange(0, max(len(x) - hp.window, 0) + 1, hp.window // 4)
+                xs.append(np.stack([x[s : s + hp.window] for s in starts]))
+                ys.append(np.stack([p.y[s : s + hp.window] for s in starts]))
+            else:
+                xs.append(windows(x, hp.window, hp.label_offset, hp.train_stride))
+                ys.append(p.y[:: hp.train_stride])
     x_all, y_all = np.concatenate(xs), np.concatenate(ys)
     order = rng.permutation(len(y_all))
     x_all, y_all = x_all[order], y_all[order]
-    class_weight = None
+    weights = np.ones(len(hp.labels))
     if hp.class_weighting:
-        counts = np.bincount(y_all, minlength=len(hp.labels)).astype(float)
-        w = counts.sum() / (len(counts) * np.maximum(counts, 1))
-        class_weight = {i: float(np.sqrt(v)) for i, v in enumerate(w)}  # sqrt: soften the imbalance
-    network = build_network(
-        hp.window, len(hp.channels), len(hp.labels), conv_filters=hp.conv_filters, lstm_units=hp.lstm_units
-    )
-    steps = hp.epochs * int(np.ceil(len(y_all) / hp.batch_size))
+        counts = np.bincount(y_all.ravel(), minlength=len(hp.labels)).astype(float)
+        weights = np.sqrt(counts.sum() / (len(counts) * np.maximum(counts, 1)))  # sqrt: soften the imbalance
+    if sequence:
+        network = build_sequence_network(
+            len(hp.channels), len(hp.labels), conv_filters=hp.conv_filters, lstm_units=hp.lstm_units
+        )
+        batch_size = max(1, hp.batch_size // 16)
+    else:
+        network = build_network(
+            hp.window, len(hp.channels), len(hp.labels), conv_filters=hp.conv_filters, lstm_units=hp.lstm_units
+        )
+        batch_size = hp.batch_size
+    steps = hp.epochs * int(np.ceil(len(y_all) / batch_size))
     schedule = keras.optimizers.schedules.CosineDecay(hp.learning_rate, steps)
     network.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy")
     network.fit(
-        x_all, y_all, batch_size=hp.batch_size, epochs=hp.epochs, class_weight=class_weight, verbose=verbose,
+        x_all,
+        y_all,
+        sample_weight=weights[y_all].astype(np.float32),
+        batch_size=batch_size,
+        epochs=hp.epochs,
+        verbose=verbose,
         shuffle=True,
     )
     params = learn_counting_params([p.labels for p in prepared], [p.set_break for p in prepared], hp.sample_rate_hz)
@@ -185,14 +207,22 @@ def fit(prepared: list[Prepared], hp: Hyperparameters, *, verbose: int = 0):
 
 
 def build_metadata(
-    hp: Hyperparameters, scaler: Scaler, params: CountingParams, digest: str, subjects: list[str], evaluation: dict | None
+    hp: Hyperparameters,
+    *,
+    scaler: Scaler,
+    params: CountingParams,
+    digest: str,
+    subjects: list[str],
+    evaluation: dict | None,
 ) -> dict:
     from inference import __version__
 
     version_key = hashlib.sha256((repr(hp.to_dict()) + digest).encode()).hexdigest()[:10]
     return {
-        "version": f"phase-cnnlstm-{version_key}",
-        "architecture": "exermote-cnn-lstm",
+        "version": f"phase-{'bilstm' if hp.architecture == 'sequence' else 'cnnlstm'}-{version_key}",
+        "architecture": hp.architecture,
+        "chunk": hp.chunk,
+        "context": hp.context,
         "channels": list(hp.channels),
         "sample_rate_hz": hp.sample_rate_hz,
         "window": hp.window,
@@ -229,6 +259,8 @@ def train(
     prepared = [prepare(r, hp) for r in recordings]
     network, scaler, params = fit(prepared, hp, verbose=verbose)
     subjects = sorted({str(r.subject) for r in recordings})
-    metadata = build_metadata(hp, scaler, params, data_digest(data_dir), subjects, evaluation)
+    metadata = build_metadata(
+        hp, scaler=scaler, params=params, digest=data_digest(data_dir), subjects=subjects, evaluation=evaluation
+    )
     save_model(network, metadata, out_path or DEFAULT_MODEL_PATH)
     return metadata

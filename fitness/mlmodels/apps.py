@@ -2,7 +2,8 @@ from django.apps import AppConfig
 
 
 class MlmodelsConfig(AppConfig):
-    """Model version registry (upload, evaluate, activate, roll back); built in a later issue."""
+    """Model version registry: upload, validate, evaluate, stage, activate and roll back."""
 
     name = "fitness.mlmodels"
     label = "mlmodels"
+    verbose_name = "Model registry"

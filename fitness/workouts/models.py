@@ -86,7 +86,12 @@ class SensorSession(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["user", "client_id"], name="unique_session_client_id_per_user"),
         ]
-        indexes = [models.Index(fields=["user", "-created_at"])]
+        indexes = [
+            models.Index(fields=["user", "-created_at"]),
+            # The few sessions of a user whose sets do not count (queued, processing, failed):
+            # statistics leave them out without joining every set to its session.
+            models.Index(fields=["user"], condition=~models.Q(status="done"), name="session_user_not_done_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"Session {self.pk} ({self.status})"
@@ -100,8 +105,12 @@ class ExerciseSet(models.Model):
         PEAKS = "peaks", "Peak detection"
 
     session = models.ForeignKey(SensorSession, on_delete=models.CASCADE, related_name="sets")
-    #: Denormalised ``session.user``, so that per-user statistics use one index.
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="exercise_sets")
+    #: Denormalised ``session.user``, so that per-user statistics use one index. No index of
+    #: its own: the composite indexes below start with it (a narrower one would lure the
+    #: planner away from their index-only scans).
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="exercise_sets", db_index=False
+    )
     index = models.PositiveIntegerField()
     exercise = models.CharField(max_length=32)
     method = models.CharField(max_length=16, choices=Method.choices)
@@ -114,7 +123,24 @@ class ExerciseSet(models.Model):
     class Meta:
         ordering = ["session", "index"]
         constraints = [models.UniqueConstraint(fields=["session", "index"], name="unique_set_index_per_session")]
-        indexes = [models.Index(fields=["user", "exercise"])]
+        # Designed for fitness/stats/selectors.py and the /sets/ history (measured by
+        # bench/stats_bench.py); INCLUDE makes them covering on PostgreSQL (index-only scans).
+        indexes = [
+            # Time ranges, time series, streaks, the history's (performed_at, id) order.
+            models.Index(
+                fields=["user", "performed_at", "id"], include=["exercise", "reps", "session"], name="set_user_time_idx"
+            ),
+            # Per-exercise totals and exercise-filtered ranges.
+            models.Index(
+                fields=["user", "exercise", "performed_at"], include=["reps", "session"], name="set_user_exercise_idx"
+            ),
+            # Personal records: the set with the most repetitions per exercise, first achieved.
+            models.Index(
+                fields=["user", "exercise", "-reps", "performed_at", "id"],
+                include=["start_s", "end_s", "session"],
+                name="set_user_exercise_reps_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.exercise} x{self.reps} (session {self.session_id})"

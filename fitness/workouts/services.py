@@ -21,6 +21,7 @@ from inference.io import Recording, RecordingError, read_recording
 from inference.results import CountingError, CountResult
 
 from .models import ExerciseSet, Repetition, SensorSession, Workout
+from .plots import forget_plots_on_commit
 
 if TYPE_CHECKING:
     from fitness.accounts.models import User
@@ -129,8 +130,9 @@ def _enqueue_processing(session_id: uuid.UUID) -> None:
 
 
 def session_delete(*, session: SensorSession) -> None:
-    """Delete a session, its sets and repetitions; its file goes once the delete commits."""
+    """Delete a session, its sets and repetitions; its file and cached plot go once the delete commits."""
     storage, name = session.file.storage, session.file.name
+    forget_plots_on_commit([session])
     session.delete()
     if name:
         transaction.on_commit(lambda: storage.delete(name))
@@ -140,19 +142,23 @@ def session_delete(*, session: SensorSession) -> None:
 
 
 def run_pipeline(recording: Recording, *, exercise: str | None) -> CountResult:
-    """Count one recording with the shipped default model (loaded once per process).
+    """Count one recording with the registry's production model version.
 
-    Without a loadable model, only hints that select the peak counter (jump rope, ...)
-    can be counted; other sessions fail with a clear reason instead of a wrong count.
+    The production version is looked up on every call (one query) and its file is loaded
+    once per process, so a worker counts with a newly activated version from its next
+    task on, without a restart. While the registry is empty, the shipped default model
+    counts. Without a loadable model, sessions with an exercise hint are still counted by
+    the peak counter; sessions without one fail with a clear reason instead of a wrong count.
     """
     # Imported here so that web processes never load TensorFlow.
-    from inference.pipeline import PEAK_EXERCISES, count_recording, get_default_model
+    from fitness.mlmodels.runtime import production_model
+    from inference.pipeline import count_recording, get_default_model
 
     try:
-        model = get_default_model()
+        model = production_model() or get_default_model()
     except Exception as exc:
-        logger.exception("the default counting model cannot be loaded")
-        if exercise not in PEAK_EXERCISES:
+        logger.exception("the counting model cannot be loaded")
+        if not exercise or exercise == "unknown":
             raise CountingError("the counting model is not available; please retry later") from exc
         model = None
     return count_recording(recording, model=model, exercise=exercise)

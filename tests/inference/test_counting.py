@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pytest
 
@@ -6,7 +8,7 @@ from inference.counting import CountingParams, count_phases, learn_counting_para
 LABELS = ["break", "squat.first_half", "squat.second_half", "sit_up.first_half", "sit_up.second_half"]
 B, F, S, F2, S2 = range(5)
 RATE = 10.0
-PARAMS = CountingParams(min_run_s={name: 0.3 for name in LABELS}, set_gap_s=5.0)
+PARAMS = CountingParams(min_run_s=dict.fromkeys(LABELS, 0.3), set_gap_s=5.0)
 
 
 def seq(*parts):
@@ -66,9 +68,18 @@ def test_remove_flicker_merges_into_longer_neighbour():
 
 
 def test_learn_counting_params_from_labels():
-    labels = np.array(["break"] * 50 + ["squat.first_half"] * 10 + ["squat.second_half"] * 12 + ["break"] * 20
-                      + ["squat.first_half"] * 8 + ["squat.second_half"] * 12 + ["break"] * 100
-                      + ["squat.first_half"] * 10 + ["squat.second_half"] * 10 + ["break"] * 5)
+    labels = np.array(
+        ["break"] * 50
+        + ["squat.first_half"] * 10
+        + ["squat.second_half"] * 12
+        + ["break"] * 20
+        + ["squat.first_half"] * 8
+        + ["squat.second_half"] * 12
+        + ["break"] * 100
+        + ["squat.first_half"] * 10
+        + ["squat.second_half"] * 10
+        + ["break"] * 5
+    )
     set_break = np.zeros(labels.size, bool)
     set_break[:50] = True
     set_break[132:232] = True
@@ -112,7 +123,7 @@ def test_viterbi_never_emits_a_second_half_without_a_first_half():
     probs = rng.dirichlet(np.ones(5), size=500)
     phases = decode_phases(probs, LABELS, RATE, PARAMS)
     rs = runs(phases)
-    for (a, _, _), (b, _, _) in zip(rs, rs[1:]):
+    for (a, _, _), (b, _, _) in itertools.pairwise(rs):
         if b in (S, S2):
             assert a == b - 1
     # every run lasts at least its minimum duration (except a cut-off last run)

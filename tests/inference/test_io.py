@@ -23,10 +23,14 @@ def test_canonical_csv_reads_channels_and_time():
 
 def test_canonical_json_with_sample_rate_and_time_s():
     samples = [[float(i), float(-i)] for i in range(50)]
-    rec = read_recording(json.dumps({"sample_rate_hz": 20, "channels": ["acc_x", "acc_y"], "samples": samples}).encode(), "json")
+    rec = read_recording(
+        json.dumps({"sample_rate_hz": 20, "channels": ["acc_x", "acc_y"], "samples": samples}).encode(), "json"
+    )
     assert rec.duration_s == pytest.approx(49 / 20)
     times = [1000 + i * 0.05 for i in range(50)]
-    rec2 = read_recording(json.dumps({"time_s": times, "channels": ["acc_x", "acc_y"], "samples": samples}).encode(), "json")
+    rec2 = read_recording(
+        json.dumps({"time_s": times, "channels": ["acc_x", "acc_y"], "samples": samples}).encode(), "json"
+    )
     np.testing.assert_allclose(rec2.time_s, rec.time_s, atol=1e-9)
 
 
@@ -56,8 +60,16 @@ def test_json_nulls_are_repaired_by_interpolation():
         (b"{not json", "json", "invalid JSON"),
         (json.dumps({"channels": ["acc_x"], "samples": [[1]] * 40}).encode(), "json", "sample_rate_hz"),
         (json.dumps({"sample_rate_hz": 1e6, "channels": ["acc_x"], "samples": [[1]] * 40}).encode(), "json", "outside"),
-        (json.dumps({"sample_rate_hz": 10, "channels": ["acc_x"], "samples": [["a"]] * 40}).encode(), "json", "numbers"),
-        (json.dumps({"sample_rate_hz": 10, "channels": ["acc_x"], "samples": [[1, 2]] * 40}).encode(), "json", "1 numbers"),
+        (
+            json.dumps({"sample_rate_hz": 10, "channels": ["acc_x"], "samples": [["a"]] * 40}).encode(),
+            "json",
+            "numbers",
+        ),
+        (
+            json.dumps({"sample_rate_hz": 10, "channels": ["acc_x"], "samples": [[1, 2]] * 40}).encode(),
+            "json",
+            "1 numbers",
+        ),
         (b"1,2,3\n4,5,6\n", "cara", "7 comma-separated"),
         (b"a,b\n1,2\n", "exermote", "not an Exermote CSV"),
         ("time_s,acc_x\n0,é".encode("latin-1"), "csv", "UTF-8"),

@@ -15,11 +15,15 @@ from inference.preprocessing import Scaler
 from inference.train import PHASE_LABELS, Hyperparameters, build_metadata
 
 
+def hp_channels():
+    return Hyperparameters().channels
+
+
 def tiny_model(tmp_path, **meta_overrides):
     hp = Hyperparameters(window=8, label_offset=4, epochs=1)
     network = build_network(hp.window, len(hp.channels), len(hp.labels), conv_filters=4, lstm_units=4)
-    scaler = Scaler(tuple([0.0] * 12), tuple([1.0] * 12))
-    meta = build_metadata(hp, scaler, CountingParams(), "digest", ["1"], None)
+    scaler = Scaler(tuple([0.0] * len(hp.channels)), tuple([1.0] * len(hp.channels)))
+    meta = build_metadata(hp, scaler=scaler, params=CountingParams(), digest="digest", subjects=["1"], evaluation=None)
     meta.update(meta_overrides)
     return save_model(network, meta, tmp_path / "m.keras"), meta
 
@@ -30,7 +34,7 @@ def test_save_and_load_keep_metadata(tmp_path):
     assert model.metadata == meta
     assert model.labels == PHASE_LABELS
     assert model.exercises == ("burpee", "sit_up", "squat")
-    probs = model.predict(np.zeros((3, 8, 12), np.float32))
+    probs = model.predict(np.zeros((3, 8, len(hp_channels())), np.float32))
     assert probs.shape == (3, 7)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
     assert len(model.checksum) == 64
@@ -60,3 +64,23 @@ def test_the_shipped_model_carries_complete_metadata():
     assert meta["labels"] == list(PHASE_LABELS)
     assert len(meta["training_data_digest"]) == 64
     assert meta["evaluation"]["overall"]["sets_within_1"] >= 0.9
+
+
+def test_sequence_model_labels_every_sample_like_one_pass(tmp_path):
+    from dataclasses import replace
+
+    from inference.model import build_sequence_network
+
+    hp = replace(Hyperparameters(), architecture="sequence", window=64, chunk=50, context=20)
+    network = build_sequence_network(len(hp.channels), len(hp.labels), conv_filters=4, lstm_units=4)
+    scaler = Scaler(tuple([0.0] * len(hp.channels)), tuple([1.0] * len(hp.channels)))
+    meta = build_metadata(hp, scaler=scaler, params=CountingParams(), digest="d", subjects=["1"], evaluation=None)
+    model = load_model(save_model(network, meta, tmp_path / "seq.keras"))
+    assert model.is_sequence
+    x = np.random.default_rng(0).normal(size=(437, len(hp.channels))).astype(np.float32)
+    chunked = model.phase_probabilities(x)
+    assert chunked.shape == (437, 7)
+    one_pass = np.asarray(network(x[None], training=False))[0]
+    # Inside a chunk, 20 samples of context on each side make it see what one pass sees.
+    np.testing.assert_allclose(chunked[60:90], one_pass[60:90], atol=0.02)
+    np.testing.assert_allclose(chunked.sum(axis=1), 1.0, rtol=1e-5)

@@ -65,7 +65,11 @@ def test_cli_count_prints_one_json_line_per_file(exermote_files):
     files = [str(f) for f in exermote_files[:2]]
     proc = subprocess.run(
         [sys.executable, "-m", "inference", "count", "--format", "exermote", *files],
-        cwd=ROOT, capture_output=True, text=True, check=True, timeout=300,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
     )
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [line["file"] for line in lines] == files

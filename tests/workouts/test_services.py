@@ -246,11 +246,12 @@ class TestRunPipeline:
 
         monkeypatch.setattr(module, "get_default_model", missing)
         with pytest.raises(CountingError, match="model is not available"):
-            services.run_pipeline(object(), exercise="squat")
+            services.run_pipeline(object(), exercise=None)
         assert calls == []
 
-    def test_missing_model_still_counts_peak_exercises(self, pipeline, monkeypatch):
+    @pytest.mark.parametrize("hint", ["jump_rope", "squat"])
+    def test_missing_model_still_counts_hinted_sessions_by_peaks(self, pipeline, monkeypatch, hint):
         module, calls = pipeline
         monkeypatch.setattr(module, "get_default_model", lambda: (_ for _ in ()).throw(OSError("unreadable")))
-        assert services.run_pipeline(object(), exercise="jump_rope").total_reps == 3
-        assert calls == [(None, "jump_rope")]
+        assert services.run_pipeline(object(), exercise=hint).total_reps == 3
+        assert calls == [(None, hint)]

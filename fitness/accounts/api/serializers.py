@@ -24,3 +24,28 @@ class RegisterSerializer(serializers.Serializer):
 class UserSerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     username = serializers.CharField(read_only=True)
+
+
+class ProfileSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    username = serializers.CharField(read_only=True)
+    email = serializers.EmailField(read_only=True)
+    date_joined = serializers.DateTimeField(read_only=True)
+    time_zone = serializers.CharField(
+        max_length=64,
+        required=False,
+        help_text="IANA time zone (e.g. `Europe/Berlin`); statistics group days, weeks and months in it",
+    )
+
+
+class ExportSerializer(serializers.Serializer):
+    """Documentation of the export's top level (the body is built by a selector)."""
+
+    format = serializers.CharField(help_text="`fitness-export/1`")
+    exported_at = serializers.DateTimeField()
+    user = serializers.DictField()
+    workouts = serializers.ListField(child=serializers.DictField())
+    sessions = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="newest first; each with `recording_url` (the raw upload) and its sets with their repetitions",
+    )

@@ -1,14 +1,15 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import extend_schema
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
-from fitness.accounts import services
+from fitness.accounts import selectors, services
 
-from .serializers import RegisterSerializer, UserSerializer
+from .serializers import ExportSerializer, ProfileSerializer, RegisterSerializer, UserSerializer
 
 
 class RegisterView(APIView):
@@ -27,3 +28,44 @@ class RegisterView(APIView):
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages) from exc
         return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class AccountView(APIView):
+    """The caller's account: profile (time zone), and deletion of the account with all its data."""
+
+    @extend_schema(responses=ProfileSerializer, tags=["account"])
+    def get(self, request: Request) -> Response:
+        return Response(ProfileSerializer(request.user).data)
+
+    @extend_schema(request=ProfileSerializer, responses=ProfileSerializer, tags=["account"])
+    def patch(self, request: Request) -> Response:
+        serializer = ProfileSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        try:
+            user = services.user_update_profile(user=request.user, **serializer.validated_data)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"time_zone": exc.messages}) from exc
+        return Response(ProfileSerializer(user).data)
+
+    @extend_schema(
+        request=None,
+        responses={204: OpenApiResponse(description="deleted, with every workout, session, set and recording")},
+        tags=["account"],
+    )
+    def delete(self, request: Request) -> Response:
+        services.user_delete(user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AccountExportView(APIView):
+    """Everything stored about the caller as one JSON document; raw recordings are linked."""
+
+    @extend_schema(responses=ExportSerializer, tags=["account"])
+    def get(self, request: Request) -> Response:
+        def recording_url(session_id: str) -> str:
+            return request.build_absolute_uri(reverse("session-recording", args=[session_id]))
+
+        body = selectors.user_export(user=request.user, recording_url=recording_url)
+        response = Response(body)
+        response["Content-Disposition"] = f'attachment; filename="fitness-export-{request.user.pk}.json"'
+        return response

@@ -1,17 +1,83 @@
+"""Statistics of the caller's counted sessions. Aggregated in the database per request."""
+
+from __future__ import annotations
+
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from fitness.stats.selectors import user_exercise_stats
+from fitness.stats import selectors
 
-from .serializers import ExerciseStatsSerializer
+from .serializers import (
+    DEFAULT_PERIODS,
+    ExerciseStatsParams,
+    ExerciseStatsSerializer,
+    RecordSerializer,
+    StreaksSerializer,
+    TimeseriesParams,
+    TimeseriesSerializer,
+)
+
+
+def _params(serializer_class, request: Request) -> dict:
+    serializer = serializer_class(data=request.query_params)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
 
 
 class ExerciseStatsView(APIView):
-    """The caller's totals per exercise over their counted (``done``) sessions."""
+    """Per exercise: totals, best set, average set and when, over the caller's counted sessions."""
 
-    @extend_schema(responses=ExerciseStatsSerializer(many=True), tags=["stats"])
+    @extend_schema(parameters=[ExerciseStatsParams], responses=ExerciseStatsSerializer(many=True), tags=["stats"])
     def get(self, request: Request) -> Response:
-        rows = user_exercise_stats(user=request.user)
+        params = _params(ExerciseStatsParams, request)
+        start, end = selectors.local_day_bounds(params.get("from"), params.get("to"), request.user.tzinfo)
+        rows = selectors.user_exercise_stats(
+            user=request.user, start=start, end=end, exercise=params.get("exercise") or None
+        )
         return Response(ExerciseStatsSerializer(rows, many=True).data)
+
+
+class TimeseriesView(APIView):
+    """Repetitions and sets per day, ISO week or month in the profile's time zone; empty periods included.
+
+    Without ``to`` the series ends today; without ``from`` it covers the last 30 days,
+    12 weeks or 12 months.
+    """
+
+    @extend_schema(parameters=[TimeseriesParams], responses=TimeseriesSerializer, tags=["stats"])
+    def get(self, request: Request) -> Response:
+        params = _params(TimeseriesParams, request)
+        period = params["period"]
+        end = params.get("to") or selectors.local_today(tz=request.user.tzinfo)
+        start = params.get("from")
+        if start is None:
+            start = selectors.add_periods(selectors.period_start(end, period), period, 1 - DEFAULT_PERIODS[period])
+        exercise = params.get("exercise") or None
+        results = selectors.user_timeseries(user=request.user, period=period, start=start, end=end, exercise=exercise)
+        body = {
+            "period": period,
+            "time_zone": request.user.time_zone,
+            "exercise": exercise,
+            "from": start,
+            "to": end,
+            "results": results,
+        }
+        return Response(TimeseriesSerializer(body).data)
+
+
+class RecordsView(APIView):
+    """Personal records: most reps in a set, longest jump rope run, fastest cadence over a set."""
+
+    @extend_schema(responses=RecordSerializer(many=True), tags=["stats"])
+    def get(self, request: Request) -> Response:
+        return Response(RecordSerializer(selectors.user_records(user=request.user), many=True).data)
+
+
+class StreaksView(APIView):
+    """Current and longest streaks of training days and training weeks (profile's time zone)."""
+
+    @extend_schema(responses=StreaksSerializer, tags=["stats"])
+    def get(self, request: Request) -> Response:
+        return Response(StreaksSerializer(selectors.user_streaks(user=request.user)).data)

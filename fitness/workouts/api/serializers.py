@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -101,3 +103,121 @@ class SessionUploadSerializer(serializers.Serializer):
     exercise = serializers.ChoiceField(choices=Exercise.choices, required=False, allow_blank=True)
     client_id = serializers.UUIDField(required=False, allow_null=True)
     workout = OwnedWorkoutField(required=False, allow_null=True)
+
+
+# --- History (sync) -----------------------------------------------------------------
+
+#: Health Connect ``ExerciseSegment.segmentType`` of each exercise (the Jetpack client's
+#: ``androidx.health.connect.client.records.ExerciseSegment.EXERCISE_SEGMENT_TYPE_*``).
+HEALTH_CONNECT_SEGMENT_TYPES = {
+    "burpee": 9,  # EXERCISE_SEGMENT_TYPE_BURPEE
+    "jumping_jack": 27,  # EXERCISE_SEGMENT_TYPE_JUMPING_JACK
+    "jump_rope": 28,  # EXERCISE_SEGMENT_TYPE_JUMP_ROPE
+    "sit_up": 50,  # EXERCISE_SEGMENT_TYPE_SIT_UP
+    "squat": 51,  # EXERCISE_SEGMENT_TYPE_SQUAT
+}
+#: ``EXERCISE_SEGMENT_TYPE_UNKNOWN``, for exercises without a Health Connect type.
+HEALTH_CONNECT_SEGMENT_UNKNOWN = 0
+
+_SEGMENT_TYPE_HELP = "Health Connect ExerciseSegment.segmentType (Jetpack EXERCISE_SEGMENT_TYPE_* value; 0 = unknown)"
+
+
+class _ExerciseSegmentFields(serializers.Serializer):
+    """The fields of a Health Connect ``ExerciseSegment``: start/end instants, segment type, repetitions."""
+
+    start_time = serializers.SerializerMethodField(help_text="ExerciseSegment.startTime (UTC)")
+    end_time = serializers.SerializerMethodField(help_text="ExerciseSegment.endTime (UTC)")
+    segment_type = serializers.SerializerMethodField(help_text=_SEGMENT_TYPE_HELP)
+
+    @staticmethod
+    def _exercise_set(obj) -> ExerciseSet:
+        raise NotImplementedError
+
+    def _offsets(self, obj) -> tuple[float, float]:
+        """Start and end of ``obj`` in seconds from its set's start."""
+        raise NotImplementedError
+
+    def _at(self, obj, offset_s: float):
+        return serializers.DateTimeField().to_representation(
+            self._exercise_set(obj).performed_at + timedelta(seconds=offset_s)
+        )
+
+    @extend_schema_field(OpenApiTypes.DATETIME)
+    def get_start_time(self, obj) -> str:
+        return self._at(obj, self._offsets(obj)[0])
+
+    @extend_schema_field(OpenApiTypes.DATETIME)
+    def get_end_time(self, obj) -> str:
+        return self._at(obj, self._offsets(obj)[1])
+
+    def get_segment_type(self, obj) -> int:
+        exercise = self._exercise_set(obj).exercise
+        return HEALTH_CONNECT_SEGMENT_TYPES.get(exercise, HEALTH_CONNECT_SEGMENT_UNKNOWN)
+
+
+class SetHistorySerializer(_ExerciseSegmentFields, serializers.ModelSerializer):
+    """One counted set; ``start_time``/``end_time``/``segment_type``/``repetitions`` map onto an ExerciseSegment."""
+
+    session = serializers.UUIDField(source="session_id", read_only=True)
+    repetitions = serializers.IntegerField(source="reps", read_only=True, help_text="ExerciseSegment.repetitions")
+
+    class Meta:
+        model = ExerciseSet
+        fields = [
+            "id",
+            "session",
+            "index",
+            "exercise",
+            "method",
+            "reps",
+            "start_s",
+            "end_s",
+            "performed_at",
+            "start_time",
+            "end_time",
+            "segment_type",
+            "repetitions",
+        ]
+        read_only_fields = fields
+
+    @staticmethod
+    def _exercise_set(obj: ExerciseSet) -> ExerciseSet:
+        return obj
+
+    def _offsets(self, obj: ExerciseSet) -> tuple[float, float]:
+        return 0.0, obj.end_s - obj.start_s
+
+
+class RepetitionHistorySerializer(_ExerciseSegmentFields, serializers.ModelSerializer):
+    """One repetition as a one-repetition ExerciseSegment; ``start_s``/``end_s`` are from the session start."""
+
+    session = serializers.UUIDField(source="set.session_id", read_only=True)
+    exercise = serializers.CharField(source="set.exercise", read_only=True)
+    repetitions = serializers.SerializerMethodField(help_text="ExerciseSegment.repetitions (always 1)")
+
+    class Meta:
+        model = Repetition
+        fields = [
+            "id",
+            "set",
+            "session",
+            "index",
+            "exercise",
+            "start_s",
+            "end_s",
+            "start_time",
+            "end_time",
+            "segment_type",
+            "repetitions",
+        ]
+        read_only_fields = fields
+
+    @staticmethod
+    def _exercise_set(obj: Repetition) -> ExerciseSet:
+        return obj.set
+
+    def _offsets(self, obj: Repetition) -> tuple[float, float]:
+        return obj.start_s - obj.set.start_s, obj.end_s - obj.set.start_s
+
+    def get_repetitions(self, obj) -> int:
+        return 1

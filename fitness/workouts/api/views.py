@@ -1,17 +1,31 @@
 from django.conf import settings
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from django.http import FileResponse, HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, serializers, status, viewsets
-from rest_framework.exceptions import APIException
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException, NotFound
+from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from fitness.workouts import selectors, services
-from fitness.workouts.models import SensorSession, Workout
+from fitness.mlmodels.api.views import SessionReprocessMixin
+from fitness.workouts import plots, selectors, services
+from fitness.workouts.models import ExerciseSet, Repetition, SensorSession, Workout
 from inference.io import RecordingError
 
+from .filtersets import ExerciseSetFilter, RepetitionFilter
+from .negotiation import FirstRendererNegotiation
 from .permissions import IsOwner
-from .serializers import SessionListSerializer, SessionSerializer, SessionUploadSerializer, WorkoutSerializer
+from .serializers import (
+    RepetitionHistorySerializer,
+    SessionListSerializer,
+    SessionSerializer,
+    SessionUploadSerializer,
+    SetHistorySerializer,
+    WorkoutSerializer,
+)
 
 
 class PayloadTooLarge(APIException):
@@ -53,7 +67,11 @@ class WorkoutViewSet(viewsets.ModelViewSet):
     destroy=extend_schema(tags=["sessions"]),
 )
 class SessionViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+    SessionReprocessMixin,  # POST /sessions/reprocess/ (staff): the model registry's re-count
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
 ):
     """Uploaded sensor sessions: upload, follow the counting, read sets and repetitions."""
 
@@ -121,3 +139,96 @@ class SessionViewSet(
 
     def perform_destroy(self, instance) -> None:
         services.session_delete(session=instance)
+
+    @extend_schema(
+        tags=["sessions"],
+        responses={
+            (200, "image/png"): OpenApiTypes.BINARY,
+            404: OpenApiResponse(description="no such session of the caller, or its recording is gone"),
+            409: OpenApiResponse(description="the session is not counted (yet)"),
+        },
+        description=(
+            "The session's signal, one panel per unit, with its counted sets shaded and each "
+            "repetition marked (reference phase labels below, where the recording has them). "
+            "Rendered on the first request after each count and cached."
+        ),
+    )
+    def plot(self, request: Request, pk=None) -> HttpResponse:
+        """``GET /sessions/{id}/plot.png`` (routed in ``urls.py``: no trailing slash)."""
+        session = self.get_object()
+        try:
+            png = plots.session_plot_png(session=session)
+        except plots.SessionNotCountedError:
+            return Response(
+                {"detail": f"the session is not counted (status: {session.status})", "status": session.status},
+                status=status.HTTP_409_CONFLICT,
+            )
+        except (FileNotFoundError, RecordingError) as exc:
+            raise NotFound("the session's recording is not available") from exc
+        response = HttpResponse(png, content_type="image/png")
+        response["Cache-Control"] = "private, max-age=3600"
+        return response
+
+    @extend_schema(
+        tags=["sessions"],
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 404: OpenApiResponse()},
+        description="The raw recording as uploaded (linked from the account export).",
+    )
+    @action(detail=True, methods=["get"], content_negotiation_class=FirstRendererNegotiation)
+    def recording(self, request: Request, pk=None) -> FileResponse:
+        session = self.get_object()
+        try:
+            handle = session.file.open("rb")
+        except FileNotFoundError as exc:
+            raise NotFound("the session's recording is not available") from exc
+        suffix = session.file.name.rsplit(".", 1)[-1] if "." in session.file.name else "dat"
+        content_type = "application/json" if session.format == "json" else "text/csv"
+        return FileResponse(handle, as_attachment=True, filename=f"{session.pk}.{suffix}", content_type=content_type)
+
+
+# --- History (sync): counted sets and repetitions -------------------------------------
+
+
+class HistoryCursorPagination(CursorPagination):
+    """Oldest first by performance time; follow ``next`` to sync, or resume with ``from``."""
+
+    ordering = ("performed_at", "id")
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+class RepetitionCursorPagination(HistoryCursorPagination):
+    ordering = ("performed_at", "set_id", "index")
+
+
+@extend_schema_view(list=extend_schema(tags=["history"]), retrieve=extend_schema(tags=["history"]))
+class ExerciseSetViewSet(viewsets.ReadOnlyModelViewSet):
+    """The caller's counted sets, each mapping onto a Health Connect ExerciseSegment."""
+
+    serializer_class = SetHistorySerializer
+    permission_classes = [permissions.IsAuthenticated, IsOwner]
+    pagination_class = HistoryCursorPagination
+    filterset_class = ExerciseSetFilter
+    queryset = ExerciseSet.objects.none()  # for the schema; requests use get_queryset()
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return ExerciseSet.objects.none()
+        return selectors.set_history(user=self.request.user)
+
+
+@extend_schema_view(list=extend_schema(tags=["history"]), retrieve=extend_schema(tags=["history"]))
+class RepetitionViewSet(viewsets.ReadOnlyModelViewSet):
+    """The caller's counted repetitions, each a one-repetition Health Connect ExerciseSegment."""
+
+    serializer_class = RepetitionHistorySerializer
+    permission_classes = [permissions.IsAuthenticated]
+    pagination_class = RepetitionCursorPagination
+    filterset_class = RepetitionFilter
+    queryset = Repetition.objects.none()  # for the schema; requests use get_queryset()
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Repetition.objects.none()
+        return selectors.repetition_history(user=self.request.user)

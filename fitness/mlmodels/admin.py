@@ -1,0 +1,211 @@
+"""The model registry in the Django admin: the same services as the API."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from inference.model import ModelFileError
+
+from . import selectors, services
+from .models import EvaluationSession, ModelStageChange, ModelVersion, ShadowResult, Stage
+from .validation import validate_model_file
+
+
+class ModelVersionUploadForm(forms.ModelForm):
+    """Add form: a model file (validated before anything is stored) and notes."""
+
+    upload = forms.FileField(label="Model file (.keras)")
+
+    class Meta:
+        model = ModelVersion
+        fields = ["notes"]
+
+    def clean_upload(self):
+        upload = self.cleaned_data["upload"]
+        try:
+            validated = validate_model_file(upload.read())
+            services.refuse_registered(validated)
+        except ModelFileError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        return validated
+
+
+class StageChangeInline(admin.TabularInline):
+    model = ModelStageChange
+    fields = ["changed_at", "from_stage", "to_stage", "changed_by", "note"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    list_display = [
+        "version", "stage", "source", "frame_accuracy", "sets_within_1", "shadow_agreement",
+        "evaluation_status", "uploaded_at", "activated_at",
+    ]  # fmt: skip
+    list_filter = ["stage", "source", "evaluation_status"]
+    search_fields = ["version", "checksum", "notes"]
+    actions = ["activate", "evaluate", "make_staging", "unstage"]
+    inlines = [StageChangeInline]
+    readonly_fields = [
+        "version", "stage", "source", "checksum", "size_bytes", "file", "shadow_agreement", "metrics",
+        "evaluation_status", "evaluation_error", "evaluated_at", "metadata", "uploaded_by", "uploaded_at",
+        "activated_by", "activated_at",
+    ]  # fmt: skip
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ModelVersion]:
+        return selectors.model_version_list()
+
+    def get_form(self, request: HttpRequest, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = ModelVersionUploadForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj=None):
+        if obj is None:
+            return ["upload", "notes"]
+        return ["notes", *self.readonly_fields]
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        return [] if obj is None else self.readonly_fields
+
+    def get_inlines(self, request: HttpRequest, obj=None):
+        return [] if obj is None else self.inlines
+
+    def save_model(self, request: HttpRequest, obj: ModelVersion, form, change: bool) -> None:
+        if change:
+            obj.save(update_fields=["notes"])
+            return
+        created = services.model_version_create(
+            upload=form.cleaned_data["upload"], user=request.user, notes=form.cleaned_data.get("notes", "")
+        )
+        obj.pk = created.pk
+        obj.refresh_from_db()
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # versions are archived, never deleted: sessions and the log refer to them
+
+    @admin.display(description="7-phase frame acc.")
+    def frame_accuracy(self, obj: ModelVersion) -> str:
+        value = (obj.metrics or {}).get("frame_accuracy_7")
+        return "-" if value is None else f"{value:.1%}"
+
+    @admin.display(description="sets +-1")
+    def sets_within_1(self, obj: ModelVersion) -> str:
+        value = (obj.metrics or {}).get("sets_within_1")
+        return "-" if value is None else f"{value:.1%}"
+
+    @admin.display(description="shadow agreement")
+    def shadow_agreement(self, obj: ModelVersion) -> str:
+        summary = selectors.shadow_summary(version=obj)
+        if not summary["sessions"] and not summary["errors"]:
+            return "-"
+        agreement = "-" if summary["agreement"] is None else f"{summary['agreement']:.1%}"
+        return f"{agreement} of {summary['sessions']} sessions ({summary['errors']} errors)"
+
+    @admin.action(description="Activate (make production; the current one is archived)")
+    def activate(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one version to activate.", messages.ERROR)
+            return
+        try:
+            version = services.model_version_activate(version=queryset.get(), user=request.user)
+        except services.RegistryError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        self.message_user(request, f"{version.version} is now production.", messages.SUCCESS)
+
+    @admin.action(description="Evaluate (in the background)")
+    def evaluate(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        try:
+            for version in queryset:
+                services.model_version_queue_evaluation(version=version, user=request.user)
+        except services.RegistryError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        self.message_user(request, f"Evaluation queued for {queryset.count()} version(s).", messages.SUCCESS)
+
+    @admin.action(description="Stage (shadow-count new sessions)")
+    def make_staging(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        self._set_stage(request, queryset, Stage.STAGING)
+
+    @admin.action(description="Unstage (stage none)")
+    def unstage(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        self._set_stage(request, queryset, Stage.NONE)
+
+    def _set_stage(self, request: HttpRequest, queryset: QuerySet[ModelVersion], stage: str) -> None:
+        for version in queryset:
+            try:
+                services.model_version_set_stage(version=version, stage=stage, user=request.user)
+            except services.RegistryError as exc:
+                self.message_user(request, f"{version.version}: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"{version.version} is now {stage}.", messages.SUCCESS)
+
+
+@admin.register(ModelStageChange)
+class ModelStageChangeAdmin(admin.ModelAdmin):
+    list_display = ["changed_at", "version", "from_stage", "to_stage", "changed_by", "note"]
+    list_filter = ["to_stage"]
+    search_fields = ["version__version", "changed_by__username", "note"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(ShadowResult)
+class ShadowResultAdmin(admin.ModelAdmin):
+    list_display = [
+        "created_at", "model_version", "session", "agrees", "total_reps", "production_total_reps",
+        "production_version",
+    ]  # fmt: skip
+    list_filter = ["agrees", "model_version"]
+    search_fields = ["session__id", "model_version__version"]
+    raw_id_fields = ["session", "model_version"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class EvaluationSessionForm(forms.ModelForm):
+    class Meta:
+        model = EvaluationSession
+        fields = ["session"]
+
+    def clean_session(self):
+        session = self.cleaned_data["session"]
+        try:
+            services.labelled_sessions([session.pk])
+        except services.RegistryError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        return session
+
+
+@admin.register(EvaluationSession)
+class EvaluationSessionAdmin(admin.ModelAdmin):
+    """Labelled sessions evaluations use instead of the shipped manifest (when any are listed)."""
+
+    form = EvaluationSessionForm
+    list_display = ["session", "added_by", "added_at"]
+    raw_id_fields = ["session"]
+
+    def save_model(self, request: HttpRequest, obj: EvaluationSession, form, change: bool) -> None:
+        if not change:
+            obj.added_by = request.user
+        super().save_model(request, obj, form, change)

@@ -1,0 +1,163 @@
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from fitness.mlmodels.models import SETTABLE_STAGE_CHOICES, ModelStageChange, ModelVersion
+from fitness.mlmodels.validation import ValidatedModelFile, validate_model_file
+from inference.model import ModelFileError
+
+
+class StageChangeSerializer(serializers.ModelSerializer):
+    changed_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+
+    class Meta:
+        model = ModelStageChange
+        fields = ["from_stage", "to_stage", "changed_by", "changed_at", "note"]
+        read_only_fields = fields
+
+
+class ShadowSummarySerializer(serializers.Serializer):
+    """How often a version agreed with production while it was staging."""
+
+    sessions = serializers.IntegerField(help_text="sessions the version counted in the shadow")
+    agreed = serializers.IntegerField(help_text="of those, with the same total reps and set count as production")
+    agreement = serializers.FloatField(allow_null=True, help_text="agreed / sessions; null before any")
+    errors = serializers.IntegerField(help_text="sessions the version could not count")
+
+
+_VERSION_FIELDS = [
+    "id",
+    "version",
+    "stage",
+    "source",
+    "checksum",
+    "size_bytes",
+    "channels",
+    "sample_rate_hz",
+    "window",
+    "stride",
+    "label_offset",
+    "labels",
+    "exercises",
+    "scaling",
+    "training_data_digest",
+    "hyperparameters",
+    "code_version",
+    "metrics",
+    "evaluation_status",
+    "evaluation_error",
+    "evaluated_at",
+    "shadow",
+    "notes",
+    "uploaded_by",
+    "uploaded_at",
+    "activated_by",
+    "activated_at",
+]
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    """A registered model version: what its file carries and what happened to it."""
+
+    channels = serializers.ListField(child=serializers.CharField(), read_only=True)
+    labels = serializers.ListField(child=serializers.CharField(), read_only=True)
+    exercises = serializers.ListField(child=serializers.CharField(), read_only=True)
+    sample_rate_hz = serializers.FloatField(read_only=True, allow_null=True)
+    window = serializers.IntegerField(read_only=True, allow_null=True)
+    stride = serializers.IntegerField(read_only=True)
+    label_offset = serializers.IntegerField(read_only=True, allow_null=True)
+    scaling = serializers.JSONField(read_only=True)
+    training_data_digest = serializers.CharField(read_only=True)
+    hyperparameters = serializers.JSONField(read_only=True)
+    code_version = serializers.CharField(read_only=True)
+    uploaded_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    activated_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    shadow = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ModelVersion
+        fields = _VERSION_FIELDS
+        read_only_fields = _VERSION_FIELDS
+
+    @extend_schema_field(ShadowSummarySerializer)
+    def get_shadow(self, obj: ModelVersion) -> dict:
+        sessions = getattr(obj, "shadow_sessions", None)
+        if sessions is None:  # not annotated by the selector
+            from fitness.mlmodels.selectors import shadow_summary
+
+            return shadow_summary(version=obj)
+        agreed = obj.shadow_agreed
+        return {
+            "sessions": sessions,
+            "agreed": agreed,
+            "agreement": agreed / sessions if sessions else None,
+            "errors": obj.shadow_errors,
+        }
+
+
+class ModelVersionDetailSerializer(ModelVersionSerializer):
+    """A version with its full metadata and stage history (newest first)."""
+
+    metadata = serializers.JSONField(read_only=True)
+    stage_history = StageChangeSerializer(source="stage_changes", many=True, read_only=True)
+
+    class Meta(ModelVersionSerializer.Meta):
+        fields = [*_VERSION_FIELDS, "metadata", "stage_history"]
+        read_only_fields = fields
+
+
+class ModelVersionUploadSerializer(serializers.Serializer):
+    """Multipart upload of one ``.keras`` model file; validated before anything is stored."""
+
+    file = serializers.FileField(allow_empty_file=False)
+    notes = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+    def validate_file(self, upload) -> ValidatedModelFile:
+        if upload.size > settings.FITNESS_MAX_MODEL_BYTES:
+            raise serializers.ValidationError(f"the file is larger than {settings.FITNESS_MAX_MODEL_BYTES} bytes")
+        try:
+            return validate_model_file(upload.read())
+        except ModelFileError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+
+
+class ActivateSerializer(serializers.Serializer):
+    note = serializers.CharField(required=False, allow_blank=True, max_length=255)
+
+
+class StageSerializer(serializers.Serializer):
+    stage = serializers.ChoiceField(
+        choices=SETTABLE_STAGE_CHOICES,
+        help_text="`staging` counts new sessions in the shadow; production is reached by activation",
+    )
+    note = serializers.CharField(required=False, allow_blank=True, max_length=255)
+
+
+class EvaluateSerializer(serializers.Serializer):
+    sessions = serializers.ListField(
+        child=serializers.UUIDField(),
+        required=False,
+        allow_empty=False,
+        max_length=500,
+        help_text=(
+            "labelled (exermote) sessions to evaluate on; default: the configured evaluation sessions, "
+            "else the shipped evaluation manifest"
+        ),
+    )
+
+
+class ReprocessSerializer(serializers.Serializer):
+    sessions = serializers.ListField(child=serializers.UUIDField(), required=False, allow_empty=False, max_length=5000)
+    all = serializers.BooleanField(required=False, default=False, help_text="re-count every session")
+
+    def validate(self, attrs: dict) -> dict:
+        if bool(attrs.get("sessions")) == bool(attrs.get("all")):
+            raise serializers.ValidationError("give either `sessions` (a list of ids) or `all: true`")
+        return attrs
+
+
+class ReprocessResultSerializer(serializers.Serializer):
+    queued = serializers.IntegerField(help_text="sessions queued for counting again")
+    skipped = serializers.ListField(
+        child=serializers.UUIDField(), help_text="requested sessions not queued: unknown, or queued or processing now"
+    )

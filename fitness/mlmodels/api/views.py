@@ -1,0 +1,183 @@
+from django.conf import settings
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, permissions, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from fitness.mlmodels import selectors, services
+from fitness.mlmodels.models import ModelVersion
+from inference.model import ModelFileError
+
+from .serializers import (
+    ActivateSerializer,
+    EvaluateSerializer,
+    ModelVersionDetailSerializer,
+    ModelVersionSerializer,
+    ModelVersionUploadSerializer,
+    ReprocessResultSerializer,
+    ReprocessSerializer,
+    StageSerializer,
+)
+
+
+class ModelTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "the model file is too large"
+    default_code = "payload_too_large"
+
+
+@extend_schema_view(
+    list=extend_schema(tags=["model registry"]),
+    retrieve=extend_schema(tags=["model registry"]),
+)
+class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Model versions (staff only): upload, evaluate, stage, activate and roll back."""
+
+    permission_classes = [permissions.IsAdminUser]
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    queryset = ModelVersion.objects.none()  # for the schema; requests use get_queryset()
+    filterset_fields = ["stage"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return ModelVersion.objects.none()
+        return selectors.model_version_list(with_history=self.action != "list")
+
+    def get_serializer_class(self):
+        return ModelVersionSerializer if self.action == "list" else ModelVersionDetailSerializer
+
+    def _detail(self, version: ModelVersion, code: int = status.HTTP_200_OK) -> Response:
+        fresh = self.get_queryset().get(pk=version.pk)
+        return Response(ModelVersionDetailSerializer(fresh, context=self.get_serializer_context()).data, status=code)
+
+    @extend_schema(
+        tags=["model registry"],
+        request={"multipart/form-data": ModelVersionUploadSerializer},
+        responses={201: ModelVersionDetailSerializer, 400: dict, 413: dict},
+        description=(
+            "Upload a `.keras` model file with its metadata. It is validated first: it loads, its metadata "
+            "is complete, its input and output shapes match the metadata and a dry run works; otherwise "
+            "400 with the reason and nothing is stored. A new version starts in stage `none`."
+        ),
+    )
+    def create(self, request: Request) -> Response:
+        max_bytes = settings.FITNESS_MAX_MODEL_BYTES
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > max_bytes + 64 * 1024:
+            raise ModelTooLarge(f"the upload is larger than {max_bytes} bytes")
+        serializer = ModelVersionUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            version = services.model_version_create(
+                upload=serializer.validated_data["file"],
+                user=request.user,
+                notes=serializer.validated_data.get("notes", ""),
+            )
+        except ModelFileError as exc:
+            raise serializers.ValidationError({"file": [str(exc)]}) from exc
+        return self._detail(version, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        tags=["model registry"],
+        request=ActivateSerializer,
+        responses={200: ModelVersionDetailSerializer, 400: dict},
+        description=(
+            "Make this version `production`; the previous production version becomes `archived` (one "
+            "transaction, logged). Activating an archived version is the rollback. Workers count with it "
+            "from their next task on."
+        ),
+    )
+    @action(detail=True, methods=["post"])
+    def activate(self, request: Request, pk=None) -> Response:
+        version = self.get_object()
+        serializer = ActivateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            version = services.model_version_activate(
+                version=version, user=request.user, note=serializer.validated_data.get("note", "")
+            )
+        except services.RegistryError as exc:
+            raise serializers.ValidationError({"detail": str(exc)}) from exc
+        return self._detail(version)
+
+    @extend_schema(
+        tags=["model registry"],
+        request=StageSerializer,
+        responses={200: ModelVersionDetailSerializer, 400: dict},
+        description=(
+            "Set the stage to `staging` (counts every new session in the background beside production; "
+            "results are stored apart and never shown to users), `none` or `archived`."
+        ),
+    )
+    @action(detail=True, methods=["post"])
+    def stage(self, request: Request, pk=None) -> Response:
+        version = self.get_object()
+        serializer = StageSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            version = services.model_version_set_stage(
+                version=version,
+                stage=serializer.validated_data["stage"],
+                user=request.user,
+                note=serializer.validated_data.get("note", ""),
+            )
+        except services.RegistryError as exc:
+            raise serializers.ValidationError({"stage": [str(exc)]}) from exc
+        return self._detail(version)
+
+    @extend_schema(
+        tags=["model registry"],
+        request=EvaluateSerializer,
+        responses={202: ModelVersionDetailSerializer, 400: dict},
+        description=(
+            "Queue the evaluation of this version on labelled recordings: the given sessions, else the "
+            "configured evaluation sessions, else the shipped evaluation manifest. Frame accuracy, per-set "
+            "exact and +-1 counting and phantom reps land in `metrics`; follow `evaluation_status`."
+        ),
+    )
+    @action(detail=True, methods=["post"])
+    def evaluate(self, request: Request, pk=None) -> Response:
+        version = self.get_object()
+        serializer = EvaluateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            version = services.model_version_queue_evaluation(
+                version=version, user=request.user, session_ids=serializer.validated_data.get("sessions")
+            )
+        except services.RegistryError as exc:
+            raise serializers.ValidationError({"sessions": [str(exc)]}) from exc
+        return self._detail(version, status.HTTP_202_ACCEPTED)
+
+
+class SessionReprocessMixin:
+    """``POST /sessions/reprocess/`` for the sessions viewset (staff only)."""
+
+    @extend_schema(
+        tags=["sessions"],
+        request=ReprocessSerializer,
+        responses={202: ReprocessResultSerializer, 400: dict},
+        description=(
+            "Staff only. Count the chosen sessions (or all) again with the production model version, as "
+            "background tasks. Each result replaces the old one in one transaction: nothing is counted "
+            "twice and statistics follow. Sessions queued or processing now are skipped."
+        ),
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        permission_classes=[permissions.IsAdminUser],
+        parser_classes=[JSONParser, FormParser, MultiPartParser],
+    )
+    def reprocess(self, request: Request) -> Response:
+        serializer = ReprocessSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        queued, skipped = services.sessions_reprocess(session_ids=None if data.get("all") else data["sessions"])
+        body = ReprocessResultSerializer({"queued": len(queued), "skipped": skipped}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,201 @@
+"""The model registry: versions of the phase classifier, their stage history, shadow results.
+
+A :class:`ModelVersion` is one validated model file with the metadata it carries. Its
+``version`` is the ``version`` of that metadata, the same string a counted session
+records in ``SensorSession.model_version``. Exactly one version is ``production`` (a
+partial unique constraint; :func:`fitness.mlmodels.services.model_version_activate`
+serialises activations); ``staging`` versions count new sessions in the background
+(:class:`ShadowResult`), never shown to users.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Stage(models.TextChoices):
+    PRODUCTION = "production", "Production"
+    STAGING = "staging", "Staging (shadow)"
+    ARCHIVED = "archived", "Archived"
+    NONE = "none", "None"
+
+
+#: Stages an admin sets directly; ``production`` is reached by activation only.
+SETTABLE_STAGE_CHOICES = [(s.value, s.label) for s in (Stage.STAGING, Stage.NONE, Stage.ARCHIVED)]
+
+
+class Source(models.TextChoices):
+    UPLOAD = "upload", "Uploaded"
+    SHIPPED = "shipped", "Shipped with the code"
+
+
+class EvaluationStatus(models.TextChoices):
+    NEVER = "never", "Not evaluated"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+#: Longest version string: what ``SensorSession.model_version`` can record.
+VERSION_MAX_LENGTH = 64
+
+
+def model_upload_to(instance: ModelVersion, filename: str) -> str:
+    """``models/<sha256>.keras``: content-addressed, no client-controlled path parts."""
+    return f"models/{instance.checksum}.keras"
+
+
+class ModelVersion(models.Model):
+    """One registered model file. The file never changes; its row records what happened to it."""
+
+    version = models.CharField(max_length=VERSION_MAX_LENGTH, unique=True)
+    file = models.FileField(upload_to=model_upload_to, max_length=255)
+    #: SHA-256 of the file (hex).
+    checksum = models.CharField(max_length=64, unique=True)
+    size_bytes = models.PositiveBigIntegerField()
+    #: Everything the file carries: channels, sample rate, window, labels, scaling, ...
+    metadata = models.JSONField()
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.UPLOAD)
+    stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.NONE, db_index=True)
+    #: The latest evaluation: figures of ``inference.evaluate.evaluate_model`` plus ``dataset``.
+    metrics = models.JSONField(default=dict, blank=True)
+    evaluation_status = models.CharField(
+        max_length=16, choices=EvaluationStatus.choices, default=EvaluationStatus.NEVER
+    )
+    evaluation_error = models.TextField(blank=True, default="")
+    evaluated_at = models.DateTimeField(null=True, blank=True)
+    notes = models.TextField(blank=True, default="")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(default=timezone.now)
+    activated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-uploaded_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["stage"], condition=models.Q(stage=Stage.PRODUCTION), name="one_production_model_version"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version} ({self.stage})"
+
+    # What the metadata says, for the API and the admin.
+    def _metadata_value(self, key: str, default=None):
+        return (self.metadata or {}).get(key, default)
+
+    @property
+    def channels(self) -> list[str]:
+        return list(self._metadata_value("channels", []))
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self._metadata_value("labels", []))
+
+    @property
+    def exercises(self) -> list[str]:
+        return sorted({lab.split(".")[0] for lab in self.labels if "." in lab})
+
+    @property
+    def sample_rate_hz(self) -> float | None:
+        return self._metadata_value("sample_rate_hz")
+
+    @property
+    def window(self) -> int | None:
+        return self._metadata_value("window")
+
+    @property
+    def stride(self) -> int:
+        return self._metadata_value("stride", 1)
+
+    @property
+    def label_offset(self) -> int | None:
+        return self._metadata_value("label_offset")
+
+    @property
+    def scaling(self) -> dict:
+        return self._metadata_value("scaling", {})
+
+    @property
+    def training_data_digest(self) -> str:
+        return str(self._metadata_value("training_data_digest", ""))
+
+    @property
+    def hyperparameters(self) -> dict:
+        return self._metadata_value("hyperparameters", {})
+
+    @property
+    def code_version(self) -> str:
+        return str(self._metadata_value("code_version", ""))
+
+
+class ModelStageChange(models.Model):
+    """Audit log: every stage change of a version (who, when, from, to)."""
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="stage_changes")
+    from_stage = models.CharField(max_length=16, choices=Stage.choices, blank=True, default="")
+    to_stage = models.CharField(max_length=16, choices=Stage.choices)
+    #: None for changes made by the system (registration of the shipped model).
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    changed_at = models.DateTimeField(default=timezone.now, db_index=True)
+    note = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.version_id}: {self.from_stage or '-'} -> {self.to_stage}"
+
+
+class ShadowResult(models.Model):
+    """What a staging version counted in a session that production counted. Never shown to users."""
+
+    session = models.ForeignKey("workouts.SensorSession", on_delete=models.CASCADE, related_name="+")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="shadow_results")
+    total_reps = models.PositiveIntegerField(null=True, blank=True)
+    #: ``[{"exercise", "reps", "start_s", "end_s", "method"}]`` counted by the staging version.
+    sets = models.JSONField(default=list, blank=True)
+    #: What production had counted when the shadow ran (the comparison's other side).
+    production_version = models.CharField(max_length=VERSION_MAX_LENGTH, blank=True, default="")
+    production_total_reps = models.PositiveIntegerField(null=True, blank=True)
+    production_sets = models.PositiveIntegerField(null=True, blank=True)
+    #: Same total repetitions and the same number of sets as production.
+    agrees = models.BooleanField(default=False)
+    #: Why the staging version could not count the session (then ``agrees`` is False).
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "model_version"], name="unique_shadow_result_per_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"shadow {self.model_version_id} on {self.session_id}: {'agrees' if self.agrees else 'differs'}"
+
+
+class EvaluationSession(models.Model):
+    """A labelled session (Exermote format) that evaluations use instead of the shipped manifest."""
+
+    session = models.OneToOneField("workouts.SensorSession", on_delete=models.CASCADE, related_name="+")
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["added_at", "id"]
+
+    def __str__(self) -> str:
+        return f"evaluation session {self.session_id}"

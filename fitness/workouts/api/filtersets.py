@@ -1,0 +1,102 @@
+"""django-filter filter sets of the history (sync) endpoints: ``/sets/`` and ``/repetitions/``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+
+import django_filters
+from django import forms
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+
+from fitness.workouts.models import ExerciseSet, Repetition
+
+UTC = zoneinfo.ZoneInfo("UTC")
+
+
+class DateOrDateTimeField(forms.Field):
+    """An ISO 8601 date (``2024-05-01``) or date-time (``2024-05-01T18:30:00+02:00``)."""
+
+    default_error_messages = {
+        "invalid": "Enter an ISO 8601 date (2024-05-01) or date-time (2024-05-01T18:30:00+02:00).",
+    }
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        text = str(value).strip()
+        try:
+            # A bare date first: ``parse_datetime`` would read it as midnight.
+            parsed = parse_date(text) if len(text) == 10 else parse_datetime(text)
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return parsed
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class PerformedBoundFilter(django_filters.Filter):
+    """A lower (``from``, inclusive) or upper (``to``) bound on when a set was performed.
+
+    A date means that local day in the caller's profile time zone: ``from`` its first
+    instant, ``to`` the whole day included. A date-time without offset is local time
+    too; ``to`` is exclusive for date-times (half-open ranges chain without overlap).
+    """
+
+    field_class = DateOrDateTimeField
+
+    def __init__(self, *, upper: bool = False, **kwargs) -> None:
+        self.upper = upper
+        super().__init__(**kwargs)
+
+    def filter(self, qs, value):
+        if value is None:
+            return qs
+        tz = self.parent.time_zone
+        if isinstance(value, dt.datetime):
+            bound = value if timezone.is_aware(value) else timezone.make_aware(value, tz)
+        else:
+            day = value + dt.timedelta(days=1) if self.upper else value
+            bound = dt.datetime.combine(day, dt.time.min, tzinfo=tz)
+        return qs.filter(**{f"{self.field_name}__{'lt' if self.upper else 'gte'}": bound})
+
+
+class _HistoryFilterSet(django_filters.FilterSet):
+    @property
+    def time_zone(self) -> dt.tzinfo:
+        user = getattr(self.request, "user", None)
+        return getattr(user, "tzinfo", UTC)
+
+
+_FROM_HELP = "performed at or after: a local date (YYYY-MM-DD, profile time zone) or an ISO 8601 date-time"
+_TO_HELP = "performed before: a local date (that whole day included) or an ISO 8601 date-time (exclusive)"
+
+
+class ExerciseSetFilter(_HistoryFilterSet):
+    exercise = django_filters.CharFilter(field_name="exercise", help_text="only this exercise (e.g. `squat`)")
+    session = django_filters.UUIDFilter(field_name="session_id", help_text="only sets of this session")
+    # ``from`` is a Python keyword: declared through the class namespace.
+    locals()["from"] = PerformedBoundFilter(field_name="performed_at", help_text=_FROM_HELP)
+    to = PerformedBoundFilter(field_name="performed_at", upper=True, help_text=_TO_HELP)
+
+    class Meta:
+        model = ExerciseSet
+        fields: list[str] = []
+
+
+class RepetitionFilter(_HistoryFilterSet):
+    exercise = django_filters.CharFilter(field_name="set__exercise", help_text="only this exercise (e.g. `squat`)")
+    session = django_filters.UUIDFilter(field_name="set__session_id", help_text="only repetitions of this session")
+    set = django_filters.NumberFilter(field_name="set_id", help_text="only repetitions of this set")
+    locals()["from"] = PerformedBoundFilter(
+        field_name="set__performed_at", help_text=_FROM_HELP + " (the time of the repetition's set)"
+    )
+    to = PerformedBoundFilter(field_name="set__performed_at", upper=True, help_text=_TO_HELP)
+
+    class Meta:
+        model = Repetition
+        fields: list[str] = []
