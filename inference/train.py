@@ -184,7 +184,7 @@ def fit(prepared: list[Prepared], hp: Hyperparameters, *, verbose: int = 0):
         network = build_sequence_network(
             len(hp.channels), len(hp.labels), conv_filters=hp.conv_filters, lstm_units=hp.lstm_units
         )
-        batch_size = max(1, hp.batch_size // 16)
+        batch_size = max(1, hp.batch_size // 4)  # crops of `window` samples, not windows
     else:
         network = build_network(
             hp.window, len(hp.channels), len(hp.labels), conv_filters=hp.conv_filters, lstm_units=hp.lstm_units

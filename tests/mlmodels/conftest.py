@@ -151,6 +151,7 @@ def register(staff):
 @pytest.fixture
 def eager_tasks(settings):
     """Celery runs tasks in-process when they are queued (after the commit), errors propagate."""
+    from workers import tasks
     from workers.celery import app
 
     before = (app.conf.task_always_eager, app.conf.task_eager_propagates)
@@ -158,6 +159,10 @@ def eager_tasks(settings):
     app.conf.task_eager_propagates = True
     yield app
     app.conf.task_always_eager, app.conf.task_eager_propagates = before
+    # apply_async caches each task's routing options on first use; forget them, so that a
+    # later test that routes a task to a queue of its own (the e2e tests) is obeyed.
+    for task in (tasks.process_session, tasks.shadow_count_session, tasks.evaluate_model_version):
+        task._exec_options = None
 
 
 def model_channels_csv(seconds: float = 30.0, rate_hz: float = 10.0) -> bytes:

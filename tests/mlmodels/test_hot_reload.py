@@ -32,6 +32,8 @@ def worker(transactional_db, settings, tmp_path, monkeypatch):
     log_path = tmp_path / "worker.log"
     queue = f"hot-reload-{uuid.uuid4().hex[:12]}"
     monkeypatch.setattr(tasks.process_session, "queue", queue, raising=False)
+    # Routing options are cached on a task's first apply_async: recompute them with this queue.
+    monkeypatch.setattr(tasks.process_session, "_exec_options", None, raising=False)
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "fitness.settings",
