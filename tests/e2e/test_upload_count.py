@@ -106,6 +106,8 @@ def worker(transactional_db, settings, tmp_path, monkeypatch):
     log_path = tmp_path / "worker.log"
     queue = f"e2e-{uuid.uuid4().hex[:12]}"
     monkeypatch.setattr(tasks.process_session, "queue", queue, raising=False)
+    # Celery caches a task's routing options on first use: drop the cache so the queue applies.
+    monkeypatch.setattr(tasks.process_session, "_exec_options", None, raising=False)
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "fitness.settings",
