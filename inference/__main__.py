@@ -51,13 +51,24 @@ def _cmd_train(args: argparse.Namespace) -> int:
     hp = _hp_from_args(args)
     evaluation = None
     if not args.skip_evaluation:
-        report = loso(Path(args.data), hp, verbose=args.verbose)
+        kept: list = []
+        report = loso(Path(args.data), hp, verbose=args.verbose, keep=kept)
         print(markdown(report), file=sys.stderr)
-        write_report(report, Path(args.report))
+        write_report(report, Path(args.report), examples=_examples(kept))
         evaluation = headline(report)
     meta = train(Path(args.data), Path(args.out) if args.out else None, hp, evaluation=evaluation, verbose=args.verbose)
     print(json.dumps({"version": meta["version"], "evaluation": meta["evaluation"].get("overall")}))
     return 0
+
+
+def _examples(kept: list) -> list:
+    """One held-out recording per athlete for the report's plots."""
+    seen, out = set(), []
+    for item in kept:
+        if item[0].subject not in seen:
+            seen.add(item[0].subject)
+            out.append(item)
+    return out
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -70,10 +81,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         Path(args.report or "reports/baseline.json").parent.mkdir(parents=True, exist_ok=True)
         Path(args.report or "reports/baseline.json").write_text(json.dumps(report, indent=1))
         return 0
-    report = loso(Path(args.data), _hp_from_args(args), verbose=args.verbose)
+    kept: list = []
+    report = loso(Path(args.data), _hp_from_args(args), verbose=args.verbose, keep=kept)
     print(markdown(report))
     if args.report:
-        write_report(report, Path(args.report))
+        write_report(report, Path(args.report), examples=_examples(kept))
     return 0
 
 
