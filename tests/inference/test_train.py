@@ -1,0 +1,46 @@
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from inference.train import AXIS_FLIPS, PHASE_LABELS, Hyperparameters, Prepared, augment, fit
+
+
+def synthetic_prepared(n=600, subject="1"):
+    """A squat-like recording: the first half moves one way, the second half back."""
+    rng = np.random.default_rng(int(subject))
+    y = np.zeros(n, np.int64)
+    for start in range(30, n - 40, 40):
+        y[start : start + 10] = PHASE_LABELS.index("squat.first_half")
+        y[start + 10 : start + 20] = PHASE_LABELS.index("squat.second_half")
+    x = rng.normal(scale=0.05, size=(n, 9)).astype(np.float32)
+    x[:, 1] -= 1.0  # gravity along -y
+    x[y == 3, 3] += 0.5
+    x[y == 4, 3] -= 0.5
+    set_break = np.zeros(n, bool)
+    set_break[:20] = True
+    return Prepared(x=x, y=y, labels=np.asarray(PHASE_LABELS)[y], set_break=set_break, subject=subject)
+
+
+@pytest.mark.parametrize("architecture", ["window", "sequence"])
+def test_fit_returns_a_network_scaler_and_counting_params(architecture):
+    hp = replace(Hyperparameters(), architecture=architecture, epochs=1, augment_copies=1)
+    if architecture == "sequence":
+        hp = replace(hp, window=64)
+    network, scaler, params = fit([synthetic_prepared(), synthetic_prepared(subject="2")], hp)
+    assert len(scaler.mean) == 9
+    assert params.min_run_s["squat.first_half"] == pytest.approx(0.5)
+    shape = (1, hp.window, 9)
+    out = np.asarray(network(np.zeros(shape, np.float32), training=False))
+    assert out.shape[-1] == 7
+
+
+def test_augment_flips_vectors_and_treats_the_gyroscope_as_a_pseudovector():
+    hp = replace(Hyperparameters(), augment_rotation_deg=0.0, augment_scale=0.0)
+    x = np.tile(np.arange(1, 10, dtype=np.float32), (5, 1))
+    mirror = AXIS_FLIPS[[np.linalg.det(f) < 0 for f in AXIS_FLIPS].index(True)]
+    out = augment(x, hp.channels, np.random.default_rng(0), hp, flip=mirror)
+    signs = np.diag(mirror)
+    np.testing.assert_allclose(out[0, :3], signs * x[0, :3], atol=1e-6)  # gravity
+    np.testing.assert_allclose(out[0, 3:6], signs * x[0, 3:6], atol=1e-6)  # user acceleration
+    np.testing.assert_allclose(out[0, 6:9], -signs * x[0, 6:9], atol=1e-6)  # gyro: det = -1
