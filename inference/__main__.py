@@ -40,6 +40,8 @@ def _hp_from_args(args: argparse.Namespace):
 
     keys = ("epochs", "seed", "train_stride", "architecture", "window")
     overrides = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    if overrides.get("architecture") == "window":
+        overrides.setdefault("window", 40)  # Exermote's window
     return Hyperparameters(**overrides)
 
 

@@ -24,7 +24,9 @@ from inference.train import Hyperparameters, Prepared
 CLASSES: tuple[str, ...] = ("break", "burpee", "squat", "sit_up")
 #: Consecutive predictions that count one repetition in the original app.
 THRESHOLDS: dict[str, int] = {"burpee": 15, "squat": 5, "sit_up": 10}
-BASELINE_HP = Hyperparameters(channels=EXERMOTE_CHANNELS, angle_encoding="raw", augment_copies=0)
+BASELINE_HP = Hyperparameters(
+    architecture="window", window=40, channels=EXERMOTE_CHANNELS, angle_encoding="raw", augment_copies=0, train_stride=2
+)
 
 
 def to_four_class(y: np.ndarray, labels: tuple[str, ...]) -> np.ndarray:

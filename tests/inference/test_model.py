@@ -20,7 +20,7 @@ def hp_channels():
 
 
 def tiny_model(tmp_path, **meta_overrides):
-    hp = Hyperparameters(window=8, label_offset=4, epochs=1)
+    hp = Hyperparameters(architecture="window", window=8, label_offset=4, epochs=1)
     network = build_network(hp.window, len(hp.channels), len(hp.labels), conv_filters=4, lstm_units=4)
     scaler = Scaler(tuple([0.0] * len(hp.channels)), tuple([1.0] * len(hp.channels)))
     meta = build_metadata(hp, scaler=scaler, params=CountingParams(), digest="digest", subjects=["1"], evaluation=None)
@@ -60,7 +60,8 @@ def test_the_shipped_model_carries_complete_metadata():
         pytest.fail(f"the default model {DEFAULT_MODEL_PATH} is missing: run `python -m inference train`")
     meta = read_metadata(DEFAULT_MODEL_PATH)
     assert meta["sample_rate_hz"] == 10.0
-    assert meta["window"] == 40
+    assert meta["architecture"] in ("window", "sequence")
+    assert meta["window"] > 0
     assert meta["labels"] == list(PHASE_LABELS)
     assert len(meta["training_data_digest"]) == 64
     assert meta["evaluation"]["overall"]["sets_within_1"] >= 0.9

@@ -24,9 +24,8 @@ def synthetic_prepared(n=600, subject="1"):
 
 @pytest.mark.parametrize("architecture", ["window", "sequence"])
 def test_fit_returns_a_network_scaler_and_counting_params(architecture):
-    hp = replace(Hyperparameters(), architecture=architecture, epochs=1, augment_copies=1)
-    if architecture == "sequence":
-        hp = replace(hp, window=64)
+    window = 64 if architecture == "sequence" else 40
+    hp = replace(Hyperparameters(), architecture=architecture, window=window, epochs=1, augment_copies=1)
     network, scaler, params = fit([synthetic_prepared(), synthetic_prepared(subject="2")], hp)
     assert len(scaler.mean) == 9
     assert params.min_run_s["squat.first_half"] == pytest.approx(0.5)
