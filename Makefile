@@ -4,10 +4,15 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# Worker options for `make run` (solo pool: one task at a time, no fork with TensorFlow loaded).
-WORKER_ARGS ?= --pool=solo -l info
+# Worker options for `make run`: one pool process (one task at a time). Prefork rather than solo:
+# only a pool process can be stopped at the task time limits (the solo pool ignores them); the
+# parent never loads TensorFlow, the child loads it on its first task.
+WORKER_ARGS ?= --pool=prefork --concurrency=1 -l info
+# Celery beat inside the worker: the periodic sweep that queues again sessions whose task was
+# lost (broker down at upload, a worker killed mid-task). Empty it where a beat runs elsewhere.
+BEAT_ARGS ?= -B
 
-.PHONY: install run worker migrate test lint bench
+.PHONY: install run worker migrate test lint bench load
 
 install: $(STAMP)
 
@@ -25,22 +30,43 @@ migrate: install
 # API on 0.0.0.0:$PORT (default 8000) plus a Celery worker in the background, on SQLite
 # and the embedded filesystem broker unless DATABASE_URL / CELERY_BROKER_URL say otherwise.
 run: migrate
-	@$(VENV)/bin/celery -A workers worker $(WORKER_ARGS) & worker=$$!; \
+	@$(VENV)/bin/celery -A workers worker $(WORKER_ARGS) $(BEAT_ARGS) & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver --insecure --noreload 0.0.0.0:$${PORT:-8000}
 
 worker: migrate
-	$(VENV)/bin/celery -A workers worker $(WORKER_ARGS)
+	$(VENV)/bin/celery -A workers worker $(WORKER_ARGS) $(BEAT_ARGS)
 
 test: install
 	$(PY) -m pytest
 
-# Latency (p50/p95) of the statistics and history endpoints on PostgreSQL with five years of
-# synthetic history, in a throw-away database beside DATABASE_URL's (default
-# postgres://postgres@127.0.0.1:5432/test); merged into bench/results.json.
-# BENCH_ARGS="--compare" measures again without the statistics indexes.
+# All benchmarks, each merging its key into bench/results.json (the README's "Performance"):
+# stats: latency (p50/p95) of the statistics and history endpoints with five years of synthetic
+#   history (BENCH_ARGS="--compare": again without the statistics indexes);
+# inference: counting one hour of data end to end vs the bare Keras predict over its windows;
+# worker: a real Celery worker, upload -> done latency and its RSS over 100 sessions;
+# api: requests/s and p95 of upload, session detail and stats under gunicorn -w 2.
+# PostgreSQL from DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test; throw-away
+# databases beside it), Redis from BENCH_REDIS_URL (default redis://127.0.0.1:6379/13; own
+# queues). A benchmark whose data (../shared/data/exermote) or servers are absent says so and
+# skips. Each is interrupted (SIGINT: servers stopped, databases dropped) after BENCH_TIMEOUT
+# seconds; all together take about 6 minutes.
+BENCH_TIMEOUT ?= 600
+BENCH_RUN = timeout -s INT -k 30 $(BENCH_TIMEOUT) $(PY)
 bench: install
-	$(PY) bench/stats_bench.py $(BENCH_ARGS)
+	$(BENCH_RUN) bench/stats_bench.py $(BENCH_ARGS)
+	$(BENCH_RUN) bench/inference_bench.py
+	$(BENCH_RUN) bench/worker_bench.py
+	$(BENCH_RUN) bench/api_bench.py
+
+# Load test on loopback: LOAD_USERS users upload and read for LOAD_MINUTES minutes against
+# gunicorn with a real worker (throw-away database beside DATABASE_URL's, or SQLite; the
+# broker of CELERY_BROKER_URL on a queue of its own); then every accepted upload must be
+# counted once. Prints N, M, throughput, latencies and errors; fails on any error or loss.
+LOAD_USERS ?= 8
+LOAD_MINUTES ?= 1
+load: install
+	$(PY) scripts/load_test.py --users $(LOAD_USERS) --minutes $(LOAD_MINUTES) $(LOAD_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
