@@ -131,7 +131,17 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": env.int("API_PAGE_SIZE", default=20),
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_RATES": {"anon": env.str("API_ANON_THROTTLE_RATE", default="100/minute")},
+    # Rates per scope (fitness/throttling.py reads them per request); 429 with Retry-After above.
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("API_ANON_THROTTLE_RATE", default="100/minute"),
+        # register, token, token refresh: per client address (password guessing)
+        "auth": env.str("API_AUTH_THROTTLE_RATE", default="20/minute"),
+        # recording uploads: per user (an offline backlog of a week syncs in one go)
+        "upload": env.str("API_UPLOAD_THROTTLE_RATE", default="300/hour"),
+    },
+    # Reverse proxies in front of the app: the client address is taken from X-Forwarded-For
+    # only that deep, so a client cannot pick its own address to escape per-address limits.
+    "NUM_PROXIES": env.int("API_NUM_PROXIES", default=0),
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
@@ -152,6 +162,11 @@ SPECTACULAR_SETTINGS = {
         "ModelStageEnum": "fitness.mlmodels.models.Stage",
         "SettableModelStageEnum": "fitness.mlmodels.models.SETTABLE_STAGE_CHOICES",
     },
+    # Error answers (400/401/403/404/413/415/429) documented on every operation.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "fitness.openapi.document_error_responses",
+    ],
 }
 
 # --- Celery -------------------------------------------------------------------------
@@ -170,18 +185,51 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
     for _folder in ("data_folder_in", "processed_folder", "control_folder"):
         Path(CELERY_BROKER_TRANSPORT_OPTIONS[_folder]).mkdir(parents=True, exist_ok=True)
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Fail fast on an unreachable host (the upload answers anyway: see the publish policy).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 5}
+# Extra transport options as JSON, e.g. {"visibility_timeout": 3600} (Redis: how long an
+# unacknowledged task waits before it is delivered again after its worker was lost).
+CELERY_BROKER_TRANSPORT_OPTIONS.update(env.json("CELERY_BROKER_TRANSPORT_OPTIONS", default={}))
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Publishing gives up after about a second: an upload is stored as ``queued`` either way,
+# and the sweep below queues it again once the broker is back.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
 CELERY_TASK_IGNORE_RESULT = True
+#: The queue tasks go to and workers consume unless told otherwise (``-Q``).
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_RESULT_BACKEND = None
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_TIMEZONE = TIME_ZONE
+# A task is acknowledged when it ends, and given back to the broker when its worker process
+# dies under it, so a lost worker's task is run again (saving a result is idempotent).
 CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=300)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=360)
 CELERY_WORKER_SEND_TASK_EVENTS = False
+
+# The sweep (workers.tasks.requeue_stale_sessions, run by Celery beat: `make run` embeds it
+# in the worker, docker compose runs a beat service) queues again the sessions whose task
+# was lost: ``queued`` longer than FITNESS_SWEEP_QUEUED_AFTER_S (the broker was down, or
+# restarted without persistence), ``processing`` longer than the hard time limit plus a
+# minute (the worker died). A session whose counting was started FITNESS_MAX_COUNT_ATTEMPTS
+# times without an end fails with the reason.
+FITNESS_SWEEP_INTERVAL_S = env.float("FITNESS_SWEEP_INTERVAL_S", default=60.0)
+FITNESS_SWEEP_QUEUED_AFTER_S = env.float("FITNESS_SWEEP_QUEUED_AFTER_S", default=300.0)
+FITNESS_SWEEP_PROCESSING_AFTER_S = env.float("FITNESS_SWEEP_PROCESSING_AFTER_S", default=CELERY_TASK_TIME_LIMIT + 60.0)
+FITNESS_MAX_COUNT_ATTEMPTS = env.int("FITNESS_MAX_COUNT_ATTEMPTS", default=3)
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stale-sessions": {
+        "task": "workers.tasks.requeue_stale_sessions",
+        "schedule": FITNESS_SWEEP_INTERVAL_S,
+        "options": {"expires": FITNESS_SWEEP_INTERVAL_S},
+    },
+}
+CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default=str(VAR_DIR / "celerybeat-schedule"))
 
 # --- Logging ------------------------------------------------------------------------
 LOGGING = {
@@ -195,3 +243,18 @@ LOGGING = {
 if not DEBUG:
     SECURE_CONTENT_TYPE_NOSNIFF = True
     X_FRAME_OPTIONS = "DENY"
+
+# --- HTTPS (production) -------------------------------------------------------------
+# DJANGO_HTTPS=true where the site is served over HTTPS (behind a proxy that sets
+# X-Forwarded-Proto): redirect to HTTPS, HSTS, secure cookies. `manage.py check --deploy`
+# is clean with it, DJANGO_SECRET_KEY (50+ random characters) and DJANGO_ALLOWED_HOSTS.
+HTTPS = env.bool("DJANGO_HTTPS", default=False)
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=HTTPS)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=HTTPS)
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=HTTPS)
+CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=HTTPS)
+if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=HTTPS):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -319,7 +319,11 @@ def model_version_queue_evaluation(
 def _enqueue_evaluation(version_id: int, dataset: dict) -> None:
     from workers.tasks import evaluate_model_version
 
-    evaluate_model_version.delay(version_id, dataset)
+    try:
+        evaluate_model_version.delay(version_id, dataset)
+    except Exception as exc:  # noqa: BLE001 - the broker is down: say so, staff can ask again
+        logger.warning("evaluation of model version %s could not be queued: %s", version_id, exc)
+        _evaluation_failed(version_id, "the evaluation could not be queued (task broker unavailable); ask again")
 
 
 def _evaluation_recordings(dataset: dict) -> tuple[list, dict]:
@@ -480,7 +484,12 @@ def sessions_reprocess(*, session_ids: Iterable[uuid.UUID | str] | None = None) 
         ids = [str(pk) for pk in rows.order_by("created_at").values_list("pk", flat=True)]
         for start in range(0, len(ids), REPROCESS_CHUNK):
             SensorSession.objects.filter(pk__in=ids[start : start + REPROCESS_CHUNK]).update(
-                status=SensorSession.Status.QUEUED, error="", started_at=None, finished_at=None
+                status=SensorSession.Status.QUEUED,
+                error="",
+                started_at=None,
+                finished_at=None,
+                queued_at=timezone.now(),
+                attempts=0,
             )
         transaction.on_commit(lambda: _enqueue_reprocessing(ids))
     queued = set(ids)
@@ -490,7 +499,7 @@ def sessions_reprocess(*, session_ids: Iterable[uuid.UUID | str] | None = None) 
 
 
 def _enqueue_reprocessing(session_ids: list[str]) -> None:
-    from workers.tasks import process_session
+    # Sessions whose task cannot be published stay queued; the sweep publishes them later.
+    from fitness.workouts.services import sessions_enqueue
 
-    for session_id in session_ids:
-        process_session.delay(session_id)
+    sessions_enqueue(session_ids)

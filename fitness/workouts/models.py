@@ -7,6 +7,7 @@ from pathlib import PurePosixPath
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Exercise(models.TextChoices):
@@ -78,8 +79,13 @@ class SensorSession(models.Model):
     sample_rate_hz = models.FloatField()
     channels = models.JSONField(default=list)
     created_at = models.DateTimeField(auto_now_add=True)
+    #: When counting was last queued (upload, reprocess, or the sweep re-queueing it).
+    queued_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    #: Counting runs started since the last upload or reprocess (a worker lost mid-task
+    #: leaves one behind); past ``FITNESS_MAX_COUNT_ATTEMPTS`` the session fails.
+    attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at"]

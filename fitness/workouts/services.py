@@ -4,6 +4,8 @@ Upload path: :func:`session_create` parses and validates the recording in the
 request, stores the raw file and queues counting after the transaction commits.
 Worker path: :func:`session_process` counts the stored file and saves the result
 with :func:`session_save_result`, or marks the session failed with a reason.
+Sweep: :func:`sessions_requeue_stale` queues again what a lost message or a lost worker
+left behind (see ``FITNESS_SWEEP_*`` in the settings).
 """
 
 from __future__ import annotations
@@ -11,10 +13,14 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import timedelta
+from functools import lru_cache
 from typing import IO, TYPE_CHECKING
 
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from inference.io import Recording, RecordingError, read_recording
@@ -30,6 +36,11 @@ logger = logging.getLogger(__name__)
 
 #: Longest error text stored on a failed session.
 MAX_ERROR_CHARS = 2000
+#: Most columns a CSV upload may have (the widest real format has about 20); wider
+#: headers are refused before parsing, which would take seconds per 100,000 columns.
+MAX_CSV_COLUMNS = 256
+#: Most sessions one sweep queues again (the next sweep takes the rest).
+SWEEP_BATCH = 500
 
 
 # --- Workouts -----------------------------------------------------------------------
@@ -78,7 +89,8 @@ def session_create(
             return existing, False
 
     raw = file.read()
-    recording = read_recording(raw, fmt)
+    recording = parse_upload(raw=raw, fmt=fmt)
+    check_countable(recording=recording, exercise_hint=exercise_hint or None)
 
     session = SensorSession(
         user=user,
@@ -112,6 +124,84 @@ def session_create(
     return session, True
 
 
+def parse_upload(*, raw: bytes, fmt: str) -> Recording:
+    """Read an uploaded recording; every problem is a :class:`RecordingError` (a 400).
+
+    Besides the reader's own checks: CSV headers wider than ``MAX_CSV_COLUMNS`` are
+    refused before parsing, and a reader failing in an unforeseen way (a bug, logged
+    with its traceback) is answered as an unreadable file rather than a server error.
+    """
+    if fmt in ("csv", "exermote", "cara"):
+        first_line = raw[: 1 << 20].split(b"\n", 1)[0]
+        if first_line.count(b",") >= MAX_CSV_COLUMNS:
+            raise RecordingError(
+                f"the first line has {first_line.count(b',') + 1} columns; at most {MAX_CSV_COLUMNS} are accepted"
+            )
+    try:
+        recording = read_recording(raw, fmt)
+    except RecordingError:
+        raise
+    except (ValueError, TypeError, LookupError, ArithmeticError, RecursionError) as exc:
+        logger.exception("the %s reader failed on an upload", fmt)
+        raise RecordingError(f"the file cannot be read as {fmt} ({type(exc).__name__})") from exc
+    samples = recording.samples
+    if samples.ndim != 2 or samples.shape[1] != len(recording.channels) or recording.time_s.shape != samples.shape[:1]:
+        raise RecordingError(
+            f"the samples must form a table of {len(recording.channels)} numbers per row; got shape {samples.shape}"
+        )
+    return recording
+
+
+def check_countable(*, recording: Recording, exercise_hint: str | None) -> None:
+    """Refuse a recording that the method counting it could not count.
+
+    The method is chosen as the worker will (``inference.pipeline.choose_method``) with the
+    production model's metadata (no TensorFlow here): a window classifier needs one window
+    of the model (a sequence model labels any length); the peak counter needs an
+    accelerometer or a gyroscope.
+
+    Raises:
+        RecordingError: field ``file``, naming what is missing.
+    """
+    from inference.peaks import can_count_peaks
+    from inference.pipeline import choose_method
+
+    model = _production_model_info()
+    method = choose_method(recording, model, exercise_hint)
+    if method == "peaks" and not can_count_peaks(recording.channels):
+        raise RecordingError(
+            "the recording lacks the channels needed to count repetitions: an accelerometer (acc_x/y/z or "
+            "user_acc_x/y/z) or a gyroscope (gyro_x/y/z); it has " + ", ".join(recording.channels)
+        )
+    windowed = model is not None and model.metadata.get("architecture") != "sequence"
+    if method == "classifier" and windowed and model.window and model.sample_rate_hz:
+        needed_s = (model.window - 1) / model.sample_rate_hz
+        if recording.duration_s < needed_s:
+            raise RecordingError(
+                f"the recording lasts {recording.duration_s:.2f} s; the classifier needs at least {needed_s:.1f} s "
+                f"(one window of {model.window} samples at {model.sample_rate_hz:g} Hz)"
+            )
+
+
+def _production_model_info():
+    """The production version's row (metadata only), else the shipped model's; None without either."""
+    from fitness.mlmodels.models import ModelVersion, Stage
+
+    version = ModelVersion.objects.filter(stage=Stage.PRODUCTION).only("pk", "metadata").first()
+    return version if version is not None else _default_model_info()
+
+
+@lru_cache(maxsize=1)
+def _default_model_info():
+    from fitness.mlmodels.models import ModelVersion
+    from inference.model import DEFAULT_MODEL_PATH, ModelFileError, read_metadata
+
+    try:
+        return ModelVersion(metadata=read_metadata(DEFAULT_MODEL_PATH))
+    except ModelFileError:
+        return None
+
+
 def recording_summary(recording: Recording) -> dict:
     """The recording's shape as stored on the session."""
     return {
@@ -122,11 +212,21 @@ def recording_summary(recording: Recording) -> dict:
     }
 
 
-def _enqueue_processing(session_id: uuid.UUID) -> None:
+def _enqueue_processing(session_id: uuid.UUID | str) -> bool:
+    """Publish the counting task; False (logged) when the broker cannot be reached.
+
+    The session stays ``queued`` then and :func:`sessions_requeue_stale` publishes it
+    again later: an upload never fails because the broker is down.
+    """
     # Imported here: workers.tasks imports this module.
     from workers.tasks import process_session
 
-    process_session.delay(str(session_id))
+    try:
+        process_session.delay(str(session_id))
+    except Exception as exc:  # noqa: BLE001 - any publishing failure leaves the session queued
+        logger.warning("session %s stays queued: the task could not be published (%s)", session_id, exc)
+        return False
+    return True
 
 
 def session_delete(*, session: SensorSession) -> None:
@@ -168,22 +268,13 @@ def session_process(*, session_id: uuid.UUID | str) -> SensorSession | None:
     """Count a queued session and save the result; never raises for a bad recording.
 
     Returns the session (``done`` or ``failed``), or None if it no longer exists.
-    A session already ``done`` is left alone (a redelivered task).
+    A session already ``done`` is left alone (a redelivered or duplicate task). A session
+    whose counting was started ``FITNESS_MAX_COUNT_ATTEMPTS`` times without an end (its
+    worker was lost each time) fails instead of taking down another worker.
     """
-    with transaction.atomic():
-        session = SensorSession.objects.select_for_update().filter(pk=session_id).first()
-        if session is None:
-            logger.warning("session %s no longer exists; nothing to count", session_id)
-            return None
-        if session.status == SensorSession.Status.DONE:
-            logger.info("session %s is already done", session_id)
-            return session
-        session.status = SensorSession.Status.PROCESSING
-        session.started_at = timezone.now()
-        session.finished_at = None
-        session.error = ""
-        session.save(update_fields=["status", "started_at", "finished_at", "error"])
-
+    session, settled = _session_start(session_id)
+    if settled:
+        return session
     try:
         with session.file.open("rb") as fh:
             recording = read_recording(fh, session.format)
@@ -191,10 +282,44 @@ def session_process(*, session_id: uuid.UUID | str) -> SensorSession | None:
     except (RecordingError, CountingError) as exc:
         logger.info("session %s cannot be counted: %s", session_id, exc)
         return session_mark_failed(session_id=session_id, error=str(exc))
+    except SoftTimeLimitExceeded:
+        logger.error("session %s: counting exceeded the time limit", session_id)
+        return session_mark_failed(
+            session_id=session_id,
+            error=f"counting took longer than the time limit ({settings.CELERY_TASK_SOFT_TIME_LIMIT} s)",
+        )
     except Exception as exc:
         logger.exception("session %s: unexpected error while counting", session_id)
         return session_mark_failed(session_id=session_id, error=f"internal error while counting ({type(exc).__name__})")
     return session_save_result(session_id=session_id, result=result)
+
+
+def _session_start(session_id: uuid.UUID | str) -> tuple[SensorSession | None, bool]:
+    """Move the session to ``processing`` (one more attempt). Returns ``(session, settled)``:
+    settled means there is nothing to count (gone, done, or failed for too many attempts)."""
+    max_attempts = settings.FITNESS_MAX_COUNT_ATTEMPTS
+    with transaction.atomic():
+        session = SensorSession.objects.select_for_update().filter(pk=session_id).first()
+        if session is None:
+            logger.warning("session %s no longer exists; nothing to count", session_id)
+            return None, True
+        if session.status == SensorSession.Status.DONE:
+            logger.info("session %s is already done", session_id)
+            return session, True
+        if session.attempts >= max_attempts:
+            logger.error("session %s: counting was interrupted %d times; giving up", session_id, session.attempts)
+            failed = session_mark_failed(
+                session_id=session_id,
+                error=f"counting was interrupted {session.attempts} times (worker lost or time limit); not retried",
+            )
+            return failed, True
+        session.status = SensorSession.Status.PROCESSING
+        session.started_at = timezone.now()
+        session.finished_at = None
+        session.error = ""
+        session.attempts += 1
+        session.save(update_fields=["status", "started_at", "finished_at", "error", "attempts"])
+    return session, False
 
 
 @transaction.atomic
@@ -246,3 +371,54 @@ def session_mark_failed(*, session_id: uuid.UUID | str, error: str) -> SensorSes
     session.finished_at = timezone.now()
     session.save(update_fields=["status", "error", "total_reps", "finished_at"])
     return session
+
+
+# --- Sweep (periodic) ---------------------------------------------------------------
+
+
+def sessions_requeue_stale(
+    *, queued_after_s: float | None = None, processing_after_s: float | None = None
+) -> list[str]:
+    """Queue again the sessions whose counting task was lost; returns their ids.
+
+    - ``queued`` since more than ``queued_after_s`` (default ``FITNESS_SWEEP_QUEUED_AFTER_S``):
+      the task was never published (broker down at upload time) or the broker lost it.
+    - ``processing`` since more than ``processing_after_s`` (default
+      ``FITNESS_SWEEP_PROCESSING_AFTER_S``, past the hard time limit): its worker died.
+
+    Each goes back to ``queued`` with a new ``queued_at`` and its task is published after
+    the commit. A duplicate task is harmless: a ``done`` session is not counted again, and
+    a result replaces the previous one. Publishing failures leave the sessions for the next
+    sweep. At most ``SWEEP_BATCH`` sessions per call, oldest first.
+    """
+    if queued_after_s is None:
+        queued_after_s = settings.FITNESS_SWEEP_QUEUED_AFTER_S
+    if processing_after_s is None:
+        processing_after_s = settings.FITNESS_SWEEP_PROCESSING_AFTER_S
+    now = timezone.now()
+    stale = Q(status=SensorSession.Status.QUEUED, queued_at__lt=now - timedelta(seconds=queued_after_s)) | Q(
+        status=SensorSession.Status.PROCESSING, started_at__lt=now - timedelta(seconds=processing_after_s)
+    )
+    with transaction.atomic():
+        rows = (
+            SensorSession.objects.select_for_update(skip_locked=True)
+            .filter(stale)
+            .order_by("queued_at")
+            .values_list("pk", "status")[:SWEEP_BATCH]
+        )
+        found = list(rows)
+        ids = [str(pk) for pk, _ in found]
+        if not ids:
+            return []
+        SensorSession.objects.filter(pk__in=ids).update(status=SensorSession.Status.QUEUED, queued_at=now)
+        transaction.on_commit(lambda: sessions_enqueue(ids))
+    processing = sum(1 for _, status in found if status == SensorSession.Status.PROCESSING)
+    logger.warning("sweep: %d stale sessions queued again (%d were processing)", len(ids), processing)
+    return ids
+
+
+def sessions_enqueue(session_ids: list[str]) -> None:
+    """Publish the counting tasks; stops at the first failure (the sweep publishes the rest)."""
+    for session_id in session_ids:
+        if not _enqueue_processing(session_id):
+            return  # the broker is down: the next sweep tries again

@@ -136,6 +136,13 @@ class TestRepetitions:
         other_set = ExerciseSet.objects.get(user=other_user)
         assert walk(api, REPS, {"set": other_set.pk}) == []
 
+    @pytest.mark.parametrize("value", ["-1.5e142", "99999999999999999999", "1.5", "0", "abc"])
+    def test_a_set_id_out_of_range_is_400_not_500(self, api, value):
+        """Found by the schema fuzzing test: a huge number reached SQLite and overflowed."""
+        resp = api.get(REPS, {"set": value})
+        assert resp.status_code == 400
+        assert list(resp.json()) == ["set"]
+
     def test_anonymous_is_401(self, anon_client):
         assert anon_client.get(REPS).status_code == 401
         assert anon_client.get(SETS).status_code == 401

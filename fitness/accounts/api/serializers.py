@@ -2,6 +2,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer as _TokenRefreshSerializer
 
 
 class RegisterSerializer(serializers.Serializer):
@@ -29,7 +31,8 @@ class UserSerializer(serializers.Serializer):
 class ProfileSerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     username = serializers.CharField(read_only=True)
-    email = serializers.EmailField(read_only=True)
+    # A CharField: accounts registered without an email address have "" (not a valid ``email``).
+    email = serializers.CharField(read_only=True, help_text="the email address, or empty")
     date_joined = serializers.DateTimeField(read_only=True)
     time_zone = serializers.CharField(
         max_length=64,
@@ -49,3 +52,13 @@ class ExportSerializer(serializers.Serializer):
         child=serializers.DictField(),
         help_text="newest first; each with `recording_url` (the raw upload) and its sets with their repetitions",
     )
+
+
+class TokenRefreshSerializer(_TokenRefreshSerializer):
+    """simplejwt's refresh, answering 401 rather than 500 when the token's user was deleted."""
+
+    def validate(self, attrs: dict) -> dict:
+        try:
+            return super().validate(attrs)
+        except get_user_model().DoesNotExist as exc:
+            raise AuthenticationFailed(self.error_messages["no_active_account"], "no_active_account") from exc

@@ -2,12 +2,21 @@ from django.urls import path
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
+from fitness.throttling import AuthRateThrottle
+
+from .serializers import TokenRefreshSerializer
 from .views import RegisterView
 
 _auth_tag = extend_schema_view(post=extend_schema(tags=["auth"]))
 
 urlpatterns = [
     path("register/", RegisterView.as_view(), name="auth-register"),
-    path("token/", _auth_tag(TokenObtainPairView).as_view(), name="auth-token"),
-    path("token/refresh/", _auth_tag(TokenRefreshView).as_view(), name="auth-token-refresh"),
+    path("token/", _auth_tag(TokenObtainPairView).as_view(throttle_classes=[AuthRateThrottle]), name="auth-token"),
+    path(
+        "token/refresh/",
+        _auth_tag(TokenRefreshView).as_view(
+            serializer_class=TokenRefreshSerializer, throttle_classes=[AuthRateThrottle]
+        ),
+        name="auth-token-refresh",
+    ),
 ]

@@ -4,10 +4,10 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from fitness.accounts import selectors, services
+from fitness.throttling import AuthRateThrottle
 
 from .serializers import ExportSerializer, ProfileSerializer, RegisterSerializer, UserSerializer
 
@@ -17,7 +17,7 @@ class RegisterView(APIView):
 
     permission_classes = [permissions.AllowAny]
     authentication_classes: list = []
-    throttle_classes = [AnonRateThrottle]
+    throttle_classes = [AuthRateThrottle]
 
     @extend_schema(request=RegisterSerializer, responses={201: UserSerializer}, tags=["auth"])
     def post(self, request: Request) -> Response:

@@ -65,6 +65,22 @@ class PerformedBoundFilter(django_filters.Filter):
         return qs.filter(**{f"{self.field_name}__{'lt' if self.upper else 'gte'}": bound})
 
 
+#: Largest row id (PostgreSQL bigint, SQLite integer): larger ids are refused, not sent to the database.
+MAX_ID = 2**63 - 1
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class IdFilter(django_filters.NumberFilter):
+    """A row id: a whole number from 1 to ``MAX_ID`` (400 otherwise)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(**kwargs)
+
+
 class _HistoryFilterSet(django_filters.FilterSet):
     @property
     def time_zone(self) -> dt.tzinfo:
@@ -91,7 +107,7 @@ class ExerciseSetFilter(_HistoryFilterSet):
 class RepetitionFilter(_HistoryFilterSet):
     exercise = django_filters.CharFilter(field_name="set__exercise", help_text="only this exercise (e.g. `squat`)")
     session = django_filters.UUIDFilter(field_name="set__session_id", help_text="only repetitions of this session")
-    set = django_filters.NumberFilter(field_name="set_id", help_text="only repetitions of this set")
+    set = IdFilter(field_name="set_id", help_text="only repetitions of this set")
     locals()["from"] = PerformedBoundFilter(
         field_name="set__performed_at", help_text=_FROM_HELP + " (the time of the repetition's set)"
     )

@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from fitness.mlmodels.api.views import SessionReprocessMixin
+from fitness.throttling import UploadRateThrottle
 from fitness.workouts import plots, selectors, services
 from fitness.workouts.models import ExerciseSet, Repetition, SensorSession, Workout
 from inference.io import RecordingError
@@ -84,6 +85,11 @@ class SessionViewSet(
         if getattr(self, "swagger_fake_view", False):
             return SensorSession.objects.none()
         return selectors.session_list(user=self.request.user, with_repetitions=self.action == "retrieve")
+
+    def get_throttles(self):
+        if self.action == "create":
+            return [UploadRateThrottle()]
+        return super().get_throttles()
 
     def get_serializer_class(self):
         if self.action == "list":
