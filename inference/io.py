@@ -163,6 +163,8 @@ def _read_bytes(source: Source) -> bytes:
 def _decode(raw: bytes) -> str:
     if not raw.strip():
         raise RecordingError("the file is empty")
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise RecordingError("the file is UTF-16 text; expected UTF-8")
     if b"\x00" in raw[:4096]:
         raise RecordingError("the file is binary, not text (expected UTF-8 CSV or JSON)")
     try:
@@ -289,6 +291,8 @@ def _read_exermote(text: str) -> Recording:
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise RecordingError(f"not an Exermote CSV: missing columns {', '.join(missing[:4])}")
+    if frame.empty:
+        raise RecordingError(f"the recording has 0 samples; at least {MIN_SAMPLES} are needed")
     times = pd.to_datetime(frame["timeStampSaved"], format="%Y-%m-%d %H:%M:%S:%f", errors="coerce")
     if times.isna().any():
         row = int(np.flatnonzero(times.isna().to_numpy())[0])
@@ -342,6 +346,9 @@ def _check_channels(channels: list[str]) -> None:
 
 
 def _read_csv(text: str) -> Recording:
+    header = text.split("\n", 1)[0].strip().split(",")
+    if len({h.strip() for h in header}) != len(header):
+        raise RecordingError("channel names are repeated in the header")
     frame = _read_table(text, dtype=str)
     columns = [str(c).strip() for c in frame.columns]
     frame.columns = columns
@@ -370,12 +377,12 @@ def _read_json(text: str) -> Recording:
         raise RecordingError("'samples' must be a non-empty list of rows")
     if not all(isinstance(row, list) and len(row) == len(channels) for row in samples):
         raise RecordingError(f"every row of 'samples' must be a list of {len(channels)} numbers")
+    if not all(v is None or _is_number(v) for row in samples for v in row):
+        raise RecordingError("'samples' must hold numbers (or null for a missing value)")
     try:
         values = np.array([[np.nan if v is None else v for v in row] for row in samples], dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise RecordingError("'samples' must hold numbers (or null for a missing value)") from exc
-    if any(isinstance(v, bool | str) for row in samples for v in row):
-        raise RecordingError("'samples' must hold numbers (or null for a missing value)")
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise RecordingError("'samples' must hold numbers within the float range") from exc
     time_s = _json_time(doc, values.shape[0])
     return _finish(time_s, values, channels, "json")
 
@@ -390,12 +397,15 @@ def _json_time(doc: dict, n: int) -> np.ndarray:
         ts = doc["time_s"]
         if not isinstance(ts, list) or len(ts) != n or not all(_is_number(t) for t in ts):
             raise RecordingError(f"'time_s' must be a list of {n} numbers, one per row of 'samples'")
-        return np.asarray(ts, dtype=np.float64)
+        try:
+            return np.asarray(ts, dtype=np.float64)
+        except OverflowError as exc:
+            raise RecordingError("'time_s' holds numbers beyond the float range") from exc
     if "sample_rate_hz" not in doc:
         raise RecordingError("the JSON needs 'sample_rate_hz' or 'time_s'")
     rate = doc["sample_rate_hz"]
-    if not _is_number(rate) or not np.isfinite(rate):
+    if not _is_number(rate):
         raise RecordingError("'sample_rate_hz' must be a number")
-    if not MIN_SAMPLE_RATE_HZ <= rate <= MAX_SAMPLE_RATE_HZ:
-        raise RecordingError(f"'sample_rate_hz' {rate:g} is outside {MIN_SAMPLE_RATE_HZ:g}-{MAX_SAMPLE_RATE_HZ:g} Hz")
+    if not MIN_SAMPLE_RATE_HZ <= rate <= MAX_SAMPLE_RATE_HZ:  # also false for NaN
+        raise RecordingError(f"'sample_rate_hz' is outside {MIN_SAMPLE_RATE_HZ:g}-{MAX_SAMPLE_RATE_HZ:g} Hz")
     return np.arange(n, dtype=np.float64) / float(rate)

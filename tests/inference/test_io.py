@@ -118,3 +118,34 @@ def test_real_cara_file(exermote_files):
     assert 50 < rec.sample_rate_hz < 300
     # gravity included: the magnitude averages about 1 g in m/s^2
     assert np.median(np.linalg.norm(rec.samples[:, :3], axis=1)) == pytest.approx(9.81, rel=0.1)
+
+
+@pytest.mark.parametrize(
+    ("payload", "fmt", "message"),
+    [
+        (b"Device: xGravity,Device: yGravity\n", "exermote", "not an Exermote CSV"),
+        (
+            json.dumps({"sample_rate_hz": 10, "channels": ["acc_x"], "samples": [[1]] * 40})
+            .replace("1]", "1e999]", 1)
+            .encode(),
+            "json",
+            "infinite",
+        ),
+        (
+            b'{"sample_rate_hz": 10, "channels": ["acc_x"], "samples": [[' + b"1" * 400 + b"]" + b", [1]" * 40 + b"]}",
+            "json",
+            "float range",
+        ),
+        (b'{"sample_rate_hz": ' + b"1" * 400 + b', "channels": ["acc_x"], "samples": [[1], [2]]}', "json", "outside"),
+        (
+            json.dumps({"sample_rate_hz": 10, "channels": ["acc_x"], "samples": [[[1]]] * 40}).encode(),
+            "json",
+            "numbers",
+        ),
+        (b"time_s,acc_x,acc_x\n" + b"\n".join(f"{i / 10},1,2".encode() for i in range(40)), "csv", "repeated"),
+        ("time_s,acc_x\n0,1\n".encode("utf-16"), "csv", "UTF-16"),
+    ],
+)
+def test_odd_input_found_by_the_fault_matrix_is_named(payload, fmt, message):
+    with pytest.raises(RecordingError, match=message):
+        read_recording(payload, fmt)
