@@ -272,3 +272,30 @@ def children(pid: int) -> list[int]:
     for task in Path(f"/proc/{pid}/task").iterdir():
         out += [int(c) for c in (task / "children").read_text().split()]
     return out
+
+
+def run_with_servers(key: str, args, measure, print_report) -> int:
+    """Shared ``main`` body of the server benchmarks: real Exermote data, PostgreSQL and
+    Redis (skip with the reason when absent), a throw-away database and media folder;
+    ``measure(args, files, database_url, redis_url, media)`` -> payload, written under ``key``."""
+    import tempfile
+
+    exit_on_sigterm()
+    files = require_exermote(1)
+    if files is None:
+        return SKIPPED
+    base_url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    redis_url = os.environ.get("BENCH_REDIS_URL") or DEFAULT_REDIS_URL
+    why_not = servers_available(base_url, redis_url)
+    if why_not:
+        log(f"SKIPPED: {why_not}")
+        return SKIPPED
+    with (
+        tempfile.TemporaryDirectory(prefix=f"{key}-bench-") as media,
+        bench_database(base_url, f"fitness_{key}_bench_{os.getpid()}") as database_url,
+    ):
+        payload = measure(args, files, database_url, redis_url, Path(media))
+    print_report(payload)
+    if not args.no_write:
+        write_results(key, payload)
+    return 0

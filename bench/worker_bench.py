@@ -26,7 +26,6 @@ import datetime as dt
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -241,25 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-write", action="store_true", help="do not update bench/results.json")
     args = parser.parse_args(argv)
-    benchlib.exit_on_sigterm()
-    files = benchlib.require_exermote(1)
-    if files is None:
-        return benchlib.SKIPPED
-    base_url = os.environ.get("DATABASE_URL") or benchlib.DEFAULT_DATABASE_URL
-    redis_url = os.environ.get("BENCH_REDIS_URL") or benchlib.DEFAULT_REDIS_URL
-    why_not = benchlib.servers_available(base_url, redis_url)
-    if why_not:
-        log(f"SKIPPED: {why_not}")
-        return benchlib.SKIPPED
-    with (
-        tempfile.TemporaryDirectory(prefix="worker-bench-") as media,
-        benchlib.bench_database(base_url, f"fitness_worker_bench_{os.getpid()}") as database_url,
-    ):
-        payload = measure(args, files, database_url, redis_url, Path(media))
-    print_report(payload)
-    if not args.no_write:
-        benchlib.write_results("worker", payload)
-    return 0
+    return benchlib.run_with_servers("worker", args, measure, print_report)
 
 
 if __name__ == "__main__":
