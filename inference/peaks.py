@@ -58,6 +58,7 @@ import numpy as np
 from scipy import signal
 
 from inference.io import Recording
+from inference.preprocessing import resample
 from inference.results import CountedSet, CountingError, Repetition
 
 #: Standard gravity (m/s^2), to turn CoreMotion g into m/s^2.
@@ -139,9 +140,8 @@ def _sensors(rec: Recording) -> dict[str, np.ndarray]:
 
 
 def _resample(time_s: np.ndarray, x: np.ndarray, fs: float) -> np.ndarray:
-    """Linear interpolation of (n, c) samples at ``time_s`` onto ``arange(m) / fs``."""
-    grid = np.arange(int(np.floor((time_s[-1] - time_s[0]) * fs)) + 1) / fs + time_s[0]
-    return np.stack([np.interp(grid, time_s, x[:, j]) for j in range(x.shape[1])], axis=1)
+    """(n, c) samples at ``time_s`` -> (m, c) float64 on a uniform grid at ``fs`` (linear)."""
+    return resample(time_s, x, fs)[1].astype(np.float64)
 
 
 def _bandpass(x: np.ndarray, lo: float, hi: float, fs: float) -> np.ndarray:
