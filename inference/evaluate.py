@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from inference.counting import CountingParams, count_phases, phases_from_probabilities, runs, true_sets
+from inference.counting import CountingParams, count_phases, phases_from_probabilities, true_sets
 from inference.model import PhaseModel
 from inference.preprocessing import windows
 from inference.train import DEFAULT_DATA_DIR, Hyperparameters, Prepared, fit, load_exermote, prepare
@@ -200,7 +199,6 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["headline", "loso", "markdown", "replace", "runs"]
 
 
 def evaluate_model(model: PhaseModel, recordings: list) -> dict:
