@@ -199,8 +199,6 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-
-
 def evaluate_model(model: PhaseModel, recordings: list) -> dict:
     """Score a trained model file on labelled recordings (what the model registry stores).
 
