@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from django.db import connection
 
-from tests.e2e.test_upload_count import celery_command, database_url
+from tests.workers import celery_command, database_url
 from workers import tasks
 from workers.celery import app
 
