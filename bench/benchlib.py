@@ -171,7 +171,8 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
 
 
-def _admin_connection(url: str):
+def admin_connection(url: str):
+    """An autocommit psycopg connection to the server of ``url`` (to create and drop databases)."""
     import psycopg
 
     parts = urlsplit(url)
@@ -191,7 +192,7 @@ def servers_available(database_url: str, redis_url: str) -> str | None:
     if not database_url.startswith(("postgres://", "postgresql://", "pgsql://")):
         return f"needs PostgreSQL; DATABASE_URL is {database_url!r}"
     try:
-        with _admin_connection(database_url) as conn:
+        with admin_connection(database_url) as conn:
             conn.execute("SELECT 1")
     except Exception as exc:  # noqa: BLE001 - any failure means: not available
         return f"PostgreSQL at {database_url} does not answer: {exc}"
@@ -207,7 +208,7 @@ def servers_available(database_url: str, redis_url: str) -> str | None:
 @contextlib.contextmanager
 def bench_database(base_url: str, name: str) -> Iterator[str]:
     """A fresh PostgreSQL database beside ``base_url``'s (dropped afterwards); yields its URL."""
-    with _admin_connection(base_url) as admin:
+    with admin_connection(base_url) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
         yield with_database(base_url, name)
@@ -216,7 +217,7 @@ def bench_database(base_url: str, name: str) -> Iterator[str]:
             from django.db import connections
 
             connections.close_all()
-        with _admin_connection(base_url) as admin:
+        with admin_connection(base_url) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

@@ -26,7 +26,9 @@ import time
 import uuid
 import zoneinfo
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+import benchlib
+from benchlib import log, with_database
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results.json"
@@ -44,29 +46,6 @@ EXERCISE_MIX = (
     ("jumping_jack", 0.15, (1, 7), 1.2),
     ("jump_rope", 0.10, (5, 25), 0.45),
 )
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)  # noqa: T201 - a command-line tool
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-
-
-def admin_connection(url: str):
-    import psycopg
-
-    parts = urlsplit(url)
-    return psycopg.connect(
-        host=parts.hostname or "127.0.0.1",
-        port=parts.port or 5432,
-        user=parts.username or "postgres",
-        password=parts.password,
-        dbname=(parts.path or "/postgres").lstrip("/") or "postgres",
-        autocommit=True,
-    )
 
 
 # --- Synthetic history ----------------------------------------------------------------
@@ -396,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"the benchmark needs PostgreSQL; DATABASE_URL is {base_url!r}")
         return 2
     bench_db = f"fitness_bench_{os.getpid()}"
-    with admin_connection(base_url) as admin:
+    with benchlib.admin_connection(base_url) as admin:
         admin.execute(f'CREATE DATABASE "{bench_db}"')
     os.environ["DATABASE_URL"] = with_database(base_url, bench_db)
     os.environ["DJANGO_DEBUG"] = "false"
@@ -409,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         from django.db import connections
 
         connections.close_all()
-        with admin_connection(base_url) as admin:
+        with benchlib.admin_connection(base_url) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{bench_db}" WITH (FORCE)')
 
     print_table(payload["endpoints"], payload.get("endpoints_without_stats_indexes"))
