@@ -38,7 +38,7 @@ def _cmd_count(args: argparse.Namespace) -> int:
 def _hp_from_args(args: argparse.Namespace):
     from inference.train import Hyperparameters
 
-    keys = ("epochs", "seed", "train_stride", "architecture", "window")
+    keys = ("epochs", "seed", "train_stride", "architecture", "window", "ensemble", "augment_time_warp")
     overrides = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if overrides.get("architecture") == "window":
         overrides.setdefault("window", 40)  # Exermote's window
@@ -122,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--train-stride", dest="train_stride", type=int, default=None)
         p.add_argument("--architecture", choices=("window", "sequence"), default=None)
         p.add_argument("--window", type=int, default=None, help="window (window model) or crop (sequence model)")
+        p.add_argument("--ensemble", type=int, default=None, help="networks averaged (seeds seed, seed+1, ...)")
+        p.add_argument(
+            "--time-warp", dest="augment_time_warp", type=float, default=None, help="tempo augmentation, e.g. 0.15"
+        )
         p.add_argument("--verbose", type=int, default=0)
         p.set_defaults(func=func)
         if name == "train":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +58,8 @@ class Hyperparameters:
     augment_copies: int = 3  # augmented copies of each recording, besides the original
     augment_scale: float = 0.1  # amplitude scaling +-10 %
     augment_rotation_deg: float = 10.0  # small rotations of the device frame
+    augment_time_warp: float = 0.0  # local tempo changes of at most +-this share (0: off)
+    ensemble: int = 1  # networks trained with seeds seed, seed+1, ...; their probabilities averaged
     seed: int = 0
     labels: tuple[str, ...] = field(default=PHASE_LABELS)
 
@@ -153,28 +155,82 @@ def augment(
     return out
 
 
+def time_warp(
+    x: np.ndarray, y: np.ndarray, channels: tuple[str, ...], rng: np.random.Generator, max_change: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Replay a recording at a slowly varying tempo; (m, c), (m,) -> (m', c), (m',).
+
+    The tempo is drawn every 10 s from ``1 +- max_change`` and interpolated in between,
+    so an athlete who moves faster or slower than the training athletes is simulated.
+    Rates scale with the tempo as physics says: the gyroscope by the tempo, the user
+    acceleration by its square; gravity is unchanged. Labels follow by nearest sample.
+    """
+    m = len(x)
+    if max_change <= 0 or m < 2:
+        return x, y
+    knots = rng.uniform(1 - max_change, 1 + max_change, m // 100 + 2)
+    speed = np.interp(np.arange(m), np.linspace(0, m - 1, len(knots)), knots)
+    source = np.concatenate([[0.0], np.cumsum(speed)])
+    source = source[source <= m - 1]
+    speed = speed[np.minimum(source.astype(int), m - 1)]
+    out = np.empty((len(source), x.shape[1]), np.float32)
+    for j in range(x.shape[1]):
+        out[:, j] = np.interp(source, np.arange(m), x[:, j])
+    for prefix, power in (("gyro_", 1), ("user_acc_", 2), ("acc_", 2)):
+        for j in (channels.index(prefix + a) for a in "xyz" if prefix + a in channels):
+            out[:, j] *= speed**power
+    return out, y[np.rint(source).astype(int)]
+
+
 def fit(prepared: list[Prepared], hp: Hyperparameters, *, verbose: int = 0):
     """Train the network on prepared recordings.
 
+    With ``hp.ensemble`` = n > 1, n networks are trained with seeds ``hp.seed`` ...
+    ``hp.seed + n - 1`` (each its own initialisation, augmentation and batch order) and
+    joined into one network that averages their phase probabilities (a deep ensemble,
+    Lakshminarayanan et al., NeurIPS 2017). Input and output shapes are those of one
+    member, so the result loads and predicts like a single network.
+
     Returns ``(network, scaler, counting_params)``.
     """
+    scaler = Scaler.fit(np.concatenate([p.x for p in prepared]))
+    seeds = range(hp.seed, hp.seed + hp.ensemble)
+    members = [_fit_member(prepared, scaler, replace(hp, seed=seed), verbose=verbose) for seed in seeds]
+    network = members[0] if len(members) == 1 else average_networks(members)
+    params = learn_counting_params([p.labels for p in prepared], [p.set_break for p in prepared], hp.sample_rate_hz)
+    return network, scaler, params
+
+
+def average_networks(members: list):
+    """One Keras model whose output is the mean of ``members``' outputs (same shapes)."""
+    import keras
+
+    inputs = keras.Input(shape=members[0].input_shape[1:])
+    outputs = keras.layers.Average()([member(inputs) for member in members])
+    return keras.Model(inputs, outputs, name="ensemble")
+
+
+def _fit_member(prepared: list[Prepared], scaler: Scaler, hp: Hyperparameters, *, verbose: int = 0):
+    """Train one network with ``hp.seed`` on ``scaler``-standardised inputs; returns the Keras model."""
     import keras
 
     keras.utils.set_random_seed(hp.seed)
     rng = np.random.default_rng(hp.seed)
-    scaler = Scaler.fit(np.concatenate([p.x for p in prepared]))
     xs, ys = [], []
     sequence = hp.architecture == "sequence"
     for p in prepared:
         for copy in range(hp.augment_copies + 1):
-            x = scaler.transform(p.x if copy == 0 else augment(p.x, hp.channels, rng, hp))
+            x, y = p.x, p.y
+            if copy > 0:
+                x, y = time_warp(augment(x, hp.channels, rng, hp), y, hp.channels, rng, hp.augment_time_warp)
+            x = scaler.transform(x)
             if sequence:  # crops of `window` samples every `window // 4` samples
                 starts = np.arange(0, max(len(x) - hp.window, 0) + 1, hp.window // 4)
                 xs.append(np.stack([x[s : s + hp.window] for s in starts]))
-                ys.append(np.stack([p.y[s : s + hp.window] for s in starts]))
+                ys.append(np.stack([y[s : s + hp.window] for s in starts]))
             else:
                 xs.append(windows(x, hp.window, hp.label_offset, hp.train_stride))
-                ys.append(p.y[:: hp.train_stride])
+                ys.append(y[:: hp.train_stride])
     x_all, y_all = np.concatenate(xs), np.concatenate(ys)
     order = rng.permutation(len(y_all))
     x_all, y_all = x_all[order], y_all[order]
@@ -204,8 +260,7 @@ def fit(prepared: list[Prepared], hp: Hyperparameters, *, verbose: int = 0):
         verbose=verbose,
         shuffle=True,
     )
-    params = learn_counting_params([p.labels for p in prepared], [p.set_break for p in prepared], hp.sample_rate_hz)
-    return network, scaler, params
+    return network
 
 
 def build_metadata(

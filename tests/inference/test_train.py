@@ -3,7 +3,18 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from inference.train import AXIS_FLIPS, PHASE_LABELS, Hyperparameters, Prepared, augment, fit
+from inference.model import load_model, save_model
+from inference.train import (
+    AXIS_FLIPS,
+    PHASE_LABELS,
+    Hyperparameters,
+    Prepared,
+    augment,
+    average_networks,
+    build_metadata,
+    fit,
+    time_warp,
+)
 
 
 def synthetic_prepared(n=600, subject="1"):
@@ -43,3 +54,42 @@ def test_augment_flips_vectors_and_treats_the_gyroscope_as_a_pseudovector():
     np.testing.assert_allclose(out[0, :3], signs * x[0, :3], atol=1e-6)  # gravity
     np.testing.assert_allclose(out[0, 3:6], signs * x[0, 3:6], atol=1e-6)  # user acceleration
     np.testing.assert_allclose(out[0, 6:9], -signs * x[0, 6:9], atol=1e-6)  # gyro: det = -1
+
+
+def test_an_ensemble_averages_its_members_and_survives_save_and_load(tmp_path):
+    hp = replace(Hyperparameters(), window=64, epochs=1, augment_copies=0, ensemble=2)
+    data = [synthetic_prepared(), synthetic_prepared(subject="2")]
+    network, scaler, params = fit(data, hp)
+    members = [layer for layer in network.layers if hasattr(layer, "layers")]
+    assert len(members) == 2
+    x = scaler.transform(data[0].x)[None]
+    outs = [np.asarray(m(x, training=False)) for m in members]
+    assert not np.allclose(outs[0], outs[1])  # different seeds, different networks
+    np.testing.assert_allclose(np.asarray(network(x, training=False)), np.mean(outs, axis=0), atol=1e-6)
+
+    meta = build_metadata(hp, scaler=scaler, params=params, digest="d", subjects=["1", "2"], evaluation=None)
+    model = load_model(save_model(network, meta, tmp_path / "ensemble.keras"))
+    np.testing.assert_allclose(np.asarray(model.network(x, training=False)), np.mean(outs, axis=0), atol=1e-5)
+    assert model.phase_probabilities(x[0]).shape == (600, 7)
+
+
+def test_average_networks_of_one_member_is_that_member():
+    hp = replace(Hyperparameters(), window=64, epochs=1, augment_copies=0)
+    network, scaler, _ = fit([synthetic_prepared()], hp)
+    x = scaler.transform(synthetic_prepared().x)[None]
+    np.testing.assert_allclose(np.asarray(average_networks([network, network])(x)), np.asarray(network(x)), atol=1e-6)
+
+
+def test_time_warp_changes_the_tempo_and_keeps_labels_with_their_samples():
+    data = synthetic_prepared(n=1000)
+    hp = Hyperparameters()
+    x, y = time_warp(data.x, data.y, hp.channels, np.random.default_rng(0), 0.2)
+    assert len(x) == len(y)
+    assert 1000 / 1.2 <= len(x) <= 1000 / 0.8
+    assert set(np.unique(y)) == set(np.unique(data.y))
+    # the squat first half is marked by +0.5 on user_acc_x: labels still sit on it
+    first = y == PHASE_LABELS.index("squat.first_half")
+    assert x[first, 3].mean() > 0.3
+    assert x[~first, 3].mean() < 0.1
+    same = time_warp(data.x, data.y, hp.channels, np.random.default_rng(0), 0.0)
+    assert same[0] is data.x
