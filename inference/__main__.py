@@ -42,6 +42,7 @@ def _hp_from_args(args: argparse.Namespace):
     overrides = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if overrides.get("architecture") == "window":
         overrides.setdefault("window", 40)  # Exermote's window
+        overrides.setdefault("ensemble", 1)  # as measured in the README
     return Hyperparameters(**overrides)
 
 

@@ -20,7 +20,7 @@ def hp_channels():
 
 
 def tiny_model(tmp_path, **meta_overrides):
-    hp = Hyperparameters(architecture="window", window=8, label_offset=4, epochs=1)
+    hp = Hyperparameters(architecture="window", window=8, label_offset=4, epochs=1, ensemble=1)
     network = build_network(hp.window, len(hp.channels), len(hp.labels), conv_filters=4, lstm_units=4)
     scaler = Scaler(tuple([0.0] * len(hp.channels)), tuple([1.0] * len(hp.channels)))
     meta = build_metadata(hp, scaler=scaler, params=CountingParams(), digest="digest", subjects=["1"], evaluation=None)

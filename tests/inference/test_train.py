@@ -36,7 +36,7 @@ def synthetic_prepared(n=600, subject="1"):
 @pytest.mark.parametrize("architecture", ["window", "sequence"])
 def test_fit_returns_a_network_scaler_and_counting_params(architecture):
     window = 64 if architecture == "sequence" else 40
-    hp = replace(Hyperparameters(), architecture=architecture, window=window, epochs=1, augment_copies=1)
+    hp = replace(Hyperparameters(), architecture=architecture, window=window, epochs=1, augment_copies=1, ensemble=1)
     network, scaler, params = fit([synthetic_prepared(), synthetic_prepared(subject="2")], hp)
     assert len(scaler.mean) == 9
     assert params.min_run_s["squat.first_half"] == pytest.approx(0.5)
@@ -74,7 +74,7 @@ def test_an_ensemble_averages_its_members_and_survives_save_and_load(tmp_path):
 
 
 def test_average_networks_of_one_member_is_that_member():
-    hp = replace(Hyperparameters(), window=64, epochs=1, augment_copies=0)
+    hp = replace(Hyperparameters(), window=64, epochs=1, augment_copies=0, ensemble=1)
     network, scaler, _ = fit([synthetic_prepared()], hp)
     x = scaler.transform(synthetic_prepared().x)[None]
     np.testing.assert_allclose(np.asarray(average_networks([network, network])(x)), np.asarray(network(x)), atol=1e-6)

@@ -44,7 +44,9 @@ def _tiny(out: Path, version: str, *, seed: int = 0, always_break: bool = False,
     from inference.train import Hyperparameters, build_metadata
 
     keras.utils.set_random_seed(seed)
-    hp = Hyperparameters(architecture="window", window=8, label_offset=4, epochs=1, conv_filters=4, lstm_units=4)
+    hp = Hyperparameters(
+        architecture="window", window=8, label_offset=4, epochs=1, conv_filters=4, lstm_units=4, ensemble=1
+    )
     network = build_network(hp.window, len(hp.channels), len(hp.labels), conv_filters=4, lstm_units=4)
     if always_break:
         dense = network.layers[-1]
