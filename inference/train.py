@@ -61,9 +61,9 @@ class Hyperparameters:
     # Local tempo changes of at most +-this share (0: off). 0.15 measured worse on LOSO (+-1
     # 92.6 % against 98.1 %): athlete 1's sit-up halves were then counted as repetitions.
     augment_time_warp: float = 0.0
-    # Networks trained with seeds seed, seed+1, ... whose probabilities are averaged. LOSO: one
-    # network 85.7-91.3 % of sets exact with 11-24 phantom reps (seeds 0-5); five averaged
-    # 94.4 % and 9-10 (seeds 0-4 and 6-10); those ten averaged 95.0 % and 6.
+    # Networks trained with seeds seed, seed+1, ... whose probabilities are averaged. LOSO, sets
+    # exact / phantom reps: one network 85.7-91.3 % / 11-24 (seeds 0-5 alone); five 94.4 % / 9-10
+    # (seeds 0-4, seeds 6-10); ten (seeds 0-9) 94.4 % / 8.
     ensemble: int = 10
     seed: int = 0
     labels: tuple[str, ...] = field(default=PHASE_LABELS)
