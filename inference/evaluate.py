@@ -172,7 +172,7 @@ def loso(
         correct4=totals["c4"],
         frames=totals["frames"],
     )
-    overall["frame_errors_4_near_boundary"] = totals["near4"] / max(totals["frames"] - totals["c4"], 1)
+    overall["frame_errors_4_near_boundary"] = float(totals["near4"] / max(totals["frames"] - totals["c4"], 1))
     return {"method": "loso", "hyperparameters": hp.to_dict(), "folds": folds, "overall": overall}
 
 

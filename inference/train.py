@@ -169,6 +169,7 @@ def time_warp(
     so an athlete who moves faster or slower than the training athletes is simulated.
     Rates scale with the tempo as physics says: the gyroscope by the tempo, the user
     acceleration by its square; gravity is unchanged. Labels follow by nearest sample.
+    Time warping for wearable-sensor data after Um et al. (ICMI 2017).
     """
     m = len(x)
     if max_change <= 0 or m < 2:
