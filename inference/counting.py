@@ -152,22 +152,32 @@ def decode_phases(probs: np.ndarray, labels: Sequence[str], rate_hz: float, para
     first = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     last = first + np.asarray(lengths) - 1
     s = len(phase_of)
-    log_a = np.full((s, s), -np.inf)
+    # Each state has a few predecessors (its chain neighbour, itself if it loops, the last
+    # states of the phases allowed before it): a (s, width) table instead of a dense (s, s)
+    # transition matrix makes each step ~7x less work. Sorted, so ties go to the lowest
+    # state; short rows are padded with their first entry, which leaves the maximum unchanged.
+    preds: list[set[int]] = [set() for _ in range(s)]
     for i in range(k):
-        log_a[first[i] : last[i], first[i] + 1 : last[i] + 1][np.eye(lengths[i] - 1, dtype=bool)] = 0.0
-        log_a[last[i], last[i]] = 0.0
+        for j in range(first[i] + 1, last[i] + 1):
+            preds[j].add(j - 1)
+        preds[last[i]].add(int(last[i]))
     allowed = _allowed_transitions(labels)
     for i, j in zip(*np.nonzero(allowed), strict=True):
-        log_a[last[i], first[j]] = 0.0
+        preds[first[j]].add(int(last[i]))
+    ordered = [sorted(p) for p in preds]
+    width = max(len(p) for p in ordered)
+    pred = np.array([p + [p[0]] * (width - len(p)) for p in ordered])  # (s, width)
+    rows = np.arange(s)
     log_b = np.log(np.clip(probs, 1e-6, 1.0))[:, phase_of]  # (n, s)
     back = np.empty((n, s), np.int16)
     start = np.full(s, -np.inf)
     start[first] = 0.0
     delta = start + log_b[0]
     for t in range(1, n):
-        scores = delta[:, None] + log_a
-        back[t] = scores.argmax(axis=0)
-        delta = scores[back[t], np.arange(s)] + log_b[t]
+        scores = delta[pred]
+        best = scores.argmax(axis=1)
+        back[t] = pred[rows, best]
+        delta = scores[rows, best] + log_b[t]
     path = np.empty(n, np.int64)
     path[-1] = int(delta.argmax())
     for t in range(n - 1, 0, -1):

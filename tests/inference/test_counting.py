@@ -128,3 +128,42 @@ def test_viterbi_never_emits_a_second_half_without_a_first_half():
             assert a == b - 1
     # every run lasts at least its minimum duration (except a cut-off last run)
     assert all(stop - start >= 3 for _, start, stop in rs[:-1])
+
+
+def _dense_viterbi(probs, labels, params):
+    """Reference: the textbook Viterbi over the full (s, s) transition matrix of the grammar."""
+    from inference.counting import _allowed_transitions
+
+    lengths = [max(1, round(params.min_run_s.get(name, 0.0) * RATE)) for name in labels]
+    phase_of = np.repeat(np.arange(len(labels)), lengths)
+    first = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    last = first + np.asarray(lengths) - 1
+    s = len(phase_of)
+    log_a = np.full((s, s), -np.inf)
+    for i in range(len(labels)):
+        for j in range(first[i], last[i]):
+            log_a[j, j + 1] = 0.0
+        log_a[last[i], last[i]] = 0.0
+    for i, j in zip(*np.nonzero(_allowed_transitions(labels)), strict=True):
+        log_a[last[i], first[j]] = 0.0
+    log_b = np.log(np.clip(probs, 1e-6, 1.0))[:, phase_of]
+    delta = np.where(np.isin(np.arange(s), first), 0.0, -np.inf) + log_b[0]
+    back = np.zeros((len(probs), s), int)
+    for t in range(1, len(probs)):
+        scores = delta[:, None] + log_a
+        back[t] = scores.argmax(axis=0)
+        delta = scores[back[t], np.arange(s)] + log_b[t]
+    path = [int(delta.argmax())]
+    for t in range(len(probs) - 1, 0, -1):
+        path.append(back[t, path[-1]])
+    return phase_of[path[::-1]]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_viterbi_equals_the_dense_reference(seed):
+    from inference.counting import decode_phases
+
+    rng = np.random.default_rng(seed)
+    params = CountingParams(min_run_s={name: rng.uniform(0.05, 0.6) for name in LABELS}, set_gap_s=5.0)
+    probs = rng.dirichlet(np.full(5, 0.3), size=400)
+    np.testing.assert_array_equal(decode_phases(probs, LABELS, RATE, params), _dense_viterbi(probs, LABELS, params))
