@@ -81,7 +81,11 @@ def stages(raw: bytes, model) -> dict[str, float]:
     # Resample + channel selection + scaling alone (what classify does before the network).
     started = time.perf_counter()
     _, x = model_input(
-        rec, model.channels, float(meta["sample_rate_hz"]), angle_encoding=meta.get("angle_encoding", "raw")
+        rec,
+        model.channels,
+        float(meta["sample_rate_hz"]),
+        angle_encoding=meta.get("angle_encoding", "raw"),
+        derived=model.derived_channels,
     )
     Scaler.from_dict(meta["scaling"]).transform(x)
     t_resample = time.perf_counter() - started
@@ -117,7 +121,9 @@ def scaled_input(model, raw: bytes):
     meta = model.metadata
     rec = read_recording(raw, "exermote")
     rate = float(meta["sample_rate_hz"])
-    _, x = model_input(rec, model.channels, rate, angle_encoding=meta.get("angle_encoding", "raw"))
+    _, x = model_input(
+        rec, model.channels, rate, angle_encoding=meta.get("angle_encoding", "raw"), derived=model.derived_channels
+    )
     return Scaler.from_dict(meta["scaling"]).transform(x)
 
 

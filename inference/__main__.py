@@ -38,7 +38,9 @@ def _cmd_count(args: argparse.Namespace) -> int:
 def _hp_from_args(args: argparse.Namespace):
     from inference.train import Hyperparameters
 
-    keys = ("epochs", "seed", "train_stride", "architecture", "window", "ensemble", "augment_time_warp")
+    keys = (
+        "epochs", "seed", "train_stride", "architecture", "window", "ensemble", "augment_time_warp", "derived_channels",
+    )  # fmt: skip
     overrides = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if overrides.get("architecture") == "window":
         overrides.setdefault("window", 40)  # Exermote's window
@@ -126,6 +128,14 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--ensemble", type=int, default=None, help="networks averaged (seeds seed, seed+1, ...)")
         p.add_argument(
             "--time-warp", dest="augment_time_warp", type=float, default=None, help="tempo augmentation, e.g. 0.15"
+        )
+        p.add_argument(
+            "--no-derived-channels",
+            dest="derived_channels",
+            action="store_const",
+            const=(),
+            default=None,
+            help="read the device-frame channels only, without those along and across gravity",
         )
         p.add_argument("--verbose", type=int, default=0)
         p.set_defaults(func=func)

@@ -25,7 +25,13 @@ CLASSES: tuple[str, ...] = ("break", "burpee", "squat", "sit_up")
 #: Consecutive predictions that count one repetition in the original app.
 THRESHOLDS: dict[str, int] = {"burpee": 15, "squat": 5, "sit_up": 10}
 BASELINE_HP = Hyperparameters(
-    architecture="window", window=40, channels=EXERMOTE_CHANNELS, angle_encoding="raw", augment_copies=0, train_stride=2
+    architecture="window",
+    window=40,
+    channels=EXERMOTE_CHANNELS,
+    derived_channels=(),
+    angle_encoding="raw",
+    augment_copies=0,
+    train_stride=2,
 )
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from inference.counting import CountingParams, count_phases, phases_from_probabilities, true_sets
 from inference.model import PhaseModel
-from inference.preprocessing import windows
+from inference.preprocessing import derive_channels, windows
 from inference.train import DEFAULT_DATA_DIR, Hyperparameters, Prepared, fit, load_exermote, prepare
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def summarise(rows: list[dict], *, phantom: int, rest_s: float, correct7: int, c
 
 def predict_prepared(model: PhaseModel, p: Prepared, scaler) -> np.ndarray:
     """(m, n_labels) phase probabilities of a prepared recording."""
-    return model.phase_probabilities(scaler.transform(p.x))
+    return model.phase_probabilities(scaler.transform(derive_channels(p.x, model.channels, model.derived_channels)))
 
 
 def evaluate_fold(
@@ -186,6 +186,7 @@ def _meta(hp: Hyperparameters) -> dict:
         "window": hp.window,
         "label_offset": hp.label_offset,
         "channels": list(hp.channels),
+        "derived_channels": list(hp.derived_channels),
     }
 
 
@@ -246,6 +247,7 @@ def evaluate_model(model: PhaseModel, recordings: list) -> dict:
     meta = model.metadata
     hp = Hyperparameters(
         channels=model.channels,
+        derived_channels=model.derived_channels,
         sample_rate_hz=float(meta["sample_rate_hz"]),
         window=int(meta["window"]),
         label_offset=int(meta["label_offset"]),

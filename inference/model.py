@@ -101,7 +101,7 @@ class PhaseModel:
         if self._compiled is None:
             import tensorflow as tf
 
-            n_channels = len(self.channels)
+            n_channels = len(self.input_channels)
             time = None if self.is_sequence else int(self.metadata["window"])
             spec = tf.TensorSpec((None, time, n_channels), tf.float32)
             network = self.network
@@ -119,6 +119,16 @@ class PhaseModel:
     @property
     def channels(self) -> tuple[str, ...]:
         return tuple(self.metadata["channels"])
+
+    @property
+    def derived_channels(self) -> tuple[str, ...]:
+        """Channels computed from ``channels`` (:func:`inference.preprocessing.derive_channels`)."""
+        return tuple(self.metadata.get("derived_channels", ()))
+
+    @property
+    def input_channels(self) -> tuple[str, ...]:
+        """What the network reads, in order: ``channels`` then ``derived_channels``."""
+        return self.channels + self.derived_channels
 
     @property
     def exercises(self) -> tuple[str, ...]:
@@ -233,7 +243,8 @@ def load_model(path: str | Path) -> PhaseModel:
         network = keras.saving.load_model(path, compile=False)
     except Exception as exc:  # keras raises many types for a broken archive
         raise ModelFileError(f"cannot load the network: {exc}") from exc
-    window, n_channels, n_labels = metadata["window"], len(metadata["channels"]), len(metadata["labels"])
+    window, n_labels = metadata["window"], len(metadata["labels"])
+    n_channels = len(metadata["channels"]) + len(metadata.get("derived_channels", ()))
     sequence = metadata.get("architecture") == "sequence"
     expected_in = (None, n_channels) if sequence else (window, n_channels)
     expected_out = (None, n_labels) if sequence else (n_labels,)

@@ -38,7 +38,13 @@ def classify(recording: Recording, model: PhaseModel) -> tuple[float, np.ndarray
     """
     meta = model.metadata
     rate = float(meta["sample_rate_hz"])
-    _, x = model_input(recording, model.channels, rate, angle_encoding=meta.get("angle_encoding", "raw"))
+    _, x = model_input(
+        recording,
+        model.channels,
+        rate,
+        angle_encoding=meta.get("angle_encoding", "raw"),
+        derived=model.derived_channels,
+    )
     return rate, model.phase_probabilities(Scaler.from_dict(meta["scaling"]).transform(x))
 
 

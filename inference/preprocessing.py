@@ -105,18 +105,63 @@ def windows(samples: np.ndarray, window: int, label_offset: int, stride: int = 1
     return view[::stride].transpose(0, 2, 1)
 
 
-def model_input(
-    recording: Recording, channels: tuple[str, ...], rate_hz: float, *, angle_encoding: str = "sin"
-) -> tuple[np.ndarray, np.ndarray]:
-    """Select ``channels``, resample to ``rate_hz`` and encode angles.
+#: Channels computed from the gravity vector: ``<vector>_vertical`` is the component of the
+#: vector along gravity, ``<vector>_horizontal`` the length of the rest (units of the vector).
+DERIVED_CHANNELS: tuple[str, ...] = ("user_acc_vertical", "user_acc_horizontal", "gyro_vertical", "gyro_horizontal")
 
-    Returns ``(grid_s (m,), x (m, c) float32)``. ``angle_encoding`` is ``raw`` (radians,
-    as Exermote) or ``sin``. Raises RecordingError when a channel is missing.
+
+def derive_channels(x: np.ndarray, channels: tuple[str, ...], derived: tuple[str, ...]) -> np.ndarray:
+    """Append orientation-free channels to samples; (m, c) float -> (m, c + len(derived)) float32.
+
+    A rotation of the device frame changes every axis but none of these: they describe
+    the movement in the athlete's vertical, whatever way the phone sits in its armband.
+    (A mirror, i.e. the other arm, flips the sign of ``gyro_vertical``.) Measured on
+    Exermote LOSO: fewer repetitions counted in rest, see ``Hyperparameters.derived_channels``.
+
+    Raises:
+        ValueError: an unknown derived name, or ``channels`` lacks gravity or the vector.
+    """
+    if not derived:
+        return np.asarray(x, np.float32)
+    for name in derived:
+        if name not in DERIVED_CHANNELS:
+            raise ValueError(f"unknown derived channel {name!r}; known: {', '.join(DERIVED_CHANNELS)}")
+    names = list(channels)
+
+    def vector(prefix: str) -> np.ndarray:
+        try:
+            return x[:, [names.index(f"{prefix}_{axis}") for axis in "xyz"]].astype(np.float64)
+        except ValueError:
+            raise ValueError(f"deriving channels needs {prefix}_x, {prefix}_y and {prefix}_z") from None
+
+    g = vector("gravity")
+    up = g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-9)
+    columns = []
+    for name in derived:
+        prefix, _, part = name.rpartition("_")
+        v = vector(prefix)
+        along = (v * up).sum(axis=1)
+        columns.append(along if part == "vertical" else np.linalg.norm(v - along[:, None] * up, axis=1))
+    return np.column_stack([x, *columns]).astype(np.float32)
+
+
+def model_input(
+    recording: Recording,
+    channels: tuple[str, ...],
+    rate_hz: float,
+    *,
+    angle_encoding: str = "sin",
+    derived: tuple[str, ...] = (),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Select ``channels``, resample to ``rate_hz``, encode angles and append ``derived`` channels.
+
+    Returns ``(grid_s (m,), x (m, c + len(derived)) float32)``. ``angle_encoding`` is ``raw``
+    (radians, as Exermote) or ``sin``. Raises RecordingError when a channel is missing.
     """
     grid, x = resample(recording.time_s, recording.select(channels), rate_hz)
     if angle_encoding == "sin":
         x = unwrap_angles(x, channels)
-    return grid, x
+    return grid, derive_channels(x, channels, tuple(derived))
 
 
 def phase_labels_on_grid(recording: Recording, grid_s: np.ndarray) -> np.ndarray:

@@ -16,13 +16,13 @@ from inference.train import PHASE_LABELS, Hyperparameters, build_metadata
 
 
 def hp_channels():
-    return Hyperparameters().channels
+    return Hyperparameters().input_channels
 
 
 def tiny_model(tmp_path, **meta_overrides):
     hp = Hyperparameters(architecture="window", window=8, label_offset=4, epochs=1, ensemble=1)
-    network = build_network(hp.window, len(hp.channels), len(hp.labels), conv_filters=4, lstm_units=4)
-    scaler = Scaler(tuple([0.0] * len(hp.channels)), tuple([1.0] * len(hp.channels)))
+    network = build_network(hp.window, len(hp.input_channels), len(hp.labels), conv_filters=4, lstm_units=4)
+    scaler = Scaler(tuple([0.0] * len(hp.input_channels)), tuple([1.0] * len(hp.input_channels)))
     meta = build_metadata(hp, scaler=scaler, params=CountingParams(), digest="digest", subjects=["1"], evaluation=None)
     meta.update(meta_overrides)
     return save_model(network, meta, tmp_path / "m.keras"), meta
@@ -38,6 +38,18 @@ def test_save_and_load_keep_metadata(tmp_path):
     assert probs.shape == (3, 7)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
     assert len(model.checksum) == 64
+    assert model.input_channels == hp_channels()
+    assert model.derived_channels == ("user_acc_vertical", "user_acc_horizontal", "gyro_vertical", "gyro_horizontal")
+
+
+def test_a_model_file_without_derived_channels_reads_its_channels_only(tmp_path):
+    hp = Hyperparameters(architecture="window", window=8, label_offset=4, derived_channels=(), ensemble=1)
+    network = build_network(hp.window, len(hp.channels), len(hp.labels), conv_filters=4, lstm_units=4)
+    scaler = Scaler(tuple([0.0] * len(hp.channels)), tuple([1.0] * len(hp.channels)))
+    meta = build_metadata(hp, scaler=scaler, params=CountingParams(), digest="d", subjects=["1"], evaluation=None)
+    del meta["derived_channels"]  # files written before derived channels existed
+    model = load_model(save_model(network, meta, tmp_path / "old.keras"))
+    assert model.input_channels == model.channels == hp.channels
 
 
 def test_metadata_that_disagrees_with_the_network_is_refused(tmp_path):
@@ -73,12 +85,12 @@ def test_sequence_model_labels_every_sample_like_one_pass(tmp_path):
     from inference.model import build_sequence_network
 
     hp = replace(Hyperparameters(), architecture="sequence", window=64, chunk=50, context=20)
-    network = build_sequence_network(len(hp.channels), len(hp.labels), conv_filters=4, lstm_units=4)
-    scaler = Scaler(tuple([0.0] * len(hp.channels)), tuple([1.0] * len(hp.channels)))
+    network = build_sequence_network(len(hp.input_channels), len(hp.labels), conv_filters=4, lstm_units=4)
+    scaler = Scaler(tuple([0.0] * len(hp.input_channels)), tuple([1.0] * len(hp.input_channels)))
     meta = build_metadata(hp, scaler=scaler, params=CountingParams(), digest="d", subjects=["1"], evaluation=None)
     model = load_model(save_model(network, meta, tmp_path / "seq.keras"))
     assert model.is_sequence
-    x = np.random.default_rng(0).normal(size=(437, len(hp.channels))).astype(np.float32)
+    x = np.random.default_rng(0).normal(size=(437, len(hp.input_channels))).astype(np.float32)
     chunked = model.phase_probabilities(x)
     assert chunked.shape == (437, 7)
     one_pass = np.asarray(network(x[None], training=False))[0]

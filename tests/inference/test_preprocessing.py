@@ -1,7 +1,15 @@
 import numpy as np
 import pytest
 
-from inference.preprocessing import Scaler, resample, resample_labels, unwrap_angles, windows
+from inference.preprocessing import (
+    DERIVED_CHANNELS,
+    Scaler,
+    derive_channels,
+    resample,
+    resample_labels,
+    unwrap_angles,
+    windows,
+)
 
 
 def test_resample_irregular_to_uniform_grid():
@@ -44,3 +52,41 @@ def test_scaler_round_trip():
 def test_angles_are_mapped_to_sine():
     x = np.array([[np.pi / 2, 1.0]], np.float32)
     assert unwrap_angles(x, ("yaw", "gyro_x"))[0].tolist() == pytest.approx([1.0, 1.0])
+
+
+def _rotation(rng):
+    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
+    q = q * np.sign(np.diag(r))
+    return q if np.linalg.det(q) > 0 else -q
+
+
+def test_derived_channels_split_vectors_along_and_across_gravity():
+    channels = tuple(f"{p}_{a}" for p in ("gravity", "user_acc", "gyro") for a in "xyz")
+    x = np.array([[0, 0, -1, 0.3, 0.4, 0.5, 1.0, 0.0, 2.0]], np.float32)  # gravity along -z
+    out = derive_channels(x, channels, DERIVED_CHANNELS)
+    assert out.shape == (1, 13)
+    np.testing.assert_array_equal(out[:, :9], x)
+    np.testing.assert_allclose(out[0, 9:], [-0.5, 0.5, -2.0, 1.0], rtol=1e-6)
+
+
+def test_derived_channels_do_not_depend_on_how_the_phone_is_turned():
+    rng = np.random.default_rng(0)
+    channels = tuple(f"{p}_{a}" for p in ("gravity", "user_acc", "gyro") for a in "xyz")
+    g = rng.normal(size=(50, 3))
+    g /= np.linalg.norm(g, axis=1, keepdims=True)
+    x = np.hstack([g, rng.normal(size=(50, 6))]).astype(np.float32)
+    rot = _rotation(rng)
+    turned = np.hstack([x[:, i : i + 3] @ rot.T for i in (0, 3, 6)]).astype(np.float32)
+    a = derive_channels(x, channels, DERIVED_CHANNELS)[:, 9:]
+    b = derive_channels(turned, channels, DERIVED_CHANNELS)[:, 9:]
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    assert not np.allclose(x[:, 3:6], turned[:, 3:6])
+
+
+def test_derived_channels_name_what_is_missing():
+    channels = ("user_acc_x", "user_acc_y", "user_acc_z")
+    with pytest.raises(ValueError, match="gravity_x"):
+        derive_channels(np.zeros((3, 3), np.float32), channels, ("user_acc_vertical",))
+    with pytest.raises(ValueError, match="unknown derived channel 'gyro_sideways'"):
+        derive_channels(np.zeros((3, 3), np.float32), channels, ("gyro_sideways",))
+    assert derive_channels(np.ones((2, 3)), channels, ()).shape == (2, 3)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from inference.model import load_model, save_model
+from inference.preprocessing import derive_channels
 from inference.train import (
     AXIS_FLIPS,
     PHASE_LABELS,
@@ -38,9 +39,9 @@ def test_fit_returns_a_network_scaler_and_counting_params(architecture):
     window = 64 if architecture == "sequence" else 40
     hp = replace(Hyperparameters(), architecture=architecture, window=window, epochs=1, augment_copies=1, ensemble=1)
     network, scaler, params = fit([synthetic_prepared(), synthetic_prepared(subject="2")], hp)
-    assert len(scaler.mean) == 9
+    assert len(scaler.mean) == 13  # 9 channels and 4 derived from them
     assert params.min_run_s["squat.first_half"] == pytest.approx(0.5)
-    shape = (1, hp.window, 9)
+    shape = (1, hp.window, 13)
     out = np.asarray(network(np.zeros(shape, np.float32), training=False))
     assert out.shape[-1] == 7
 
@@ -62,7 +63,7 @@ def test_an_ensemble_averages_its_members_and_survives_save_and_load(tmp_path):
     network, scaler, params = fit(data, hp)
     members = [layer for layer in network.layers if hasattr(layer, "layers")]
     assert len(members) == 2
-    x = scaler.transform(data[0].x)[None]
+    x = scaler.transform(derive_channels(data[0].x, hp.channels, hp.derived_channels))[None]
     outs = [np.asarray(m(x, training=False)) for m in members]
     assert not np.allclose(outs[0], outs[1])  # different seeds, different networks
     np.testing.assert_allclose(np.asarray(network(x, training=False)), np.mean(outs, axis=0), atol=1e-6)
@@ -76,7 +77,7 @@ def test_an_ensemble_averages_its_members_and_survives_save_and_load(tmp_path):
 def test_average_networks_of_one_member_is_that_member():
     hp = replace(Hyperparameters(), window=64, epochs=1, augment_copies=0, ensemble=1)
     network, scaler, _ = fit([synthetic_prepared()], hp)
-    x = scaler.transform(synthetic_prepared().x)[None]
+    x = scaler.transform(derive_channels(synthetic_prepared().x, hp.channels, hp.derived_channels))[None]
     np.testing.assert_allclose(np.asarray(average_networks([network, network])(x)), np.asarray(network(x)), atol=1e-6)
 
 

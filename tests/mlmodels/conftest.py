@@ -47,14 +47,14 @@ def _tiny(out: Path, version: str, *, seed: int = 0, always_break: bool = False,
     hp = Hyperparameters(
         architecture="window", window=8, label_offset=4, epochs=1, conv_filters=4, lstm_units=4, ensemble=1
     )
-    network = build_network(hp.window, len(hp.channels), len(hp.labels), conv_filters=4, lstm_units=4)
+    network = build_network(hp.window, len(hp.input_channels), len(hp.labels), conv_filters=4, lstm_units=4)
     if always_break:
         dense = network.layers[-1]
         kernel, bias = dense.get_weights()
         bias[:] = 0.0
         bias[0] = 20.0
         dense.set_weights([np.zeros_like(kernel), bias])
-    n = len(hp.channels)
+    n = len(hp.input_channels)
     scaler = Scaler(tuple([0.0] * n), tuple([1.0] * n))
     meta = build_metadata(hp, scaler=scaler, params=CountingParams(), digest="0" * 64, subjects=["1"], evaluation=None)
     meta.update(version=version, **meta_overrides)
