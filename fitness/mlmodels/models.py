@@ -97,6 +97,11 @@ class ModelVersion(models.Model):
         return list(self._metadata_value("channels", []))
 
     @property
+    def derived_channels(self) -> list[str]:
+        """Channels the model computes from ``channels`` (an upload does not send them)."""
+        return list(self._metadata_value("derived_channels", []))
+
+    @property
     def labels(self) -> list[str]:
         return list(self._metadata_value("labels", []))
 

@@ -64,6 +64,12 @@ class TestUpload:
         assert body["sample_rate_hz"] == 10.0
         assert body["stride"] == 1
         assert body["channels"] == list(MODEL_CHANNELS)
+        assert body["derived_channels"] == [
+            "user_acc_vertical",
+            "user_acc_horizontal",
+            "gyro_vertical",
+            "gyro_horizontal",
+        ]
         assert body["labels"][0] == "break"
         assert body["exercises"] == ["burpee", "sit_up", "squat"]
         assert body["training_data_digest"] == "0" * 64

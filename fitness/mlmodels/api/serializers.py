@@ -33,6 +33,7 @@ _VERSION_FIELDS = [
     "checksum",
     "size_bytes",
     "channels",
+    "derived_channels",
     "sample_rate_hz",
     "window",
     "stride",
@@ -59,7 +60,12 @@ _VERSION_FIELDS = [
 class ModelVersionSerializer(serializers.ModelSerializer):
     """A registered model version: what its file carries and what happened to it."""
 
-    channels = serializers.ListField(child=serializers.CharField(), read_only=True)
+    channels = serializers.ListField(
+        child=serializers.CharField(), read_only=True, help_text="channels an upload must carry"
+    )
+    derived_channels = serializers.ListField(
+        child=serializers.CharField(), read_only=True, help_text="channels the model computes from them"
+    )
     labels = serializers.ListField(child=serializers.CharField(), read_only=True)
     exercises = serializers.ListField(child=serializers.CharField(), read_only=True)
     sample_rate_hz = serializers.FloatField(read_only=True, allow_null=True)
