@@ -73,8 +73,8 @@ class Hyperparameters:
     # 92.6 % against 98.1 %): athlete 1's sit-up halves were then counted as repetitions.
     augment_time_warp: float = 0.0
     # Networks trained with seeds seed, seed+1, ... whose probabilities are averaged. LOSO, sets
-    # exact / phantom reps: one network 85.7-91.3 % / 11-24 (seeds 0-5 alone); five 94.4 % / 9-10
-    # (seeds 0-4, seeds 6-10); ten (seeds 0-9) 94.4 % / 8.
+    # exact / phantom reps with the derived channels: one network 90.1-95.0 % / 3-12 (seeds 0-4
+    # alone); five (seeds 0-4) 95.7 % / 1; ten (seeds 0-9) 96.3 % / 1.
     ensemble: int = 10
     seed: int = 0
     labels: tuple[str, ...] = field(default=PHASE_LABELS)
