@@ -114,7 +114,8 @@ def model_info(model) -> dict:
         "architecture": meta.get("architecture", "exermote-cnn-lstm"),
         "checksum": model.checksum[:16],
         "window": meta.get("window"),
-        "channels": len(model.channels),
+        "channels": len(model.channels),  # what an upload carries
+        "input_channels": len(model.input_channels),  # what the network reads (channels + derived)
         "labels": len(model.labels),
         "sample_rate_hz": meta.get("sample_rate_hz"),
     }
