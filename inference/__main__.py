@@ -40,6 +40,7 @@ def _hp_from_args(args: argparse.Namespace):
 
     keys = (
         "epochs", "seed", "train_stride", "architecture", "window", "ensemble", "augment_time_warp", "derived_channels",
+        "cycle_match",
     )  # fmt: skip
     overrides = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if overrides.get("architecture") == "window":
@@ -136,6 +137,13 @@ def main(argv: list[str] | None = None) -> int:
             const=(),
             default=None,
             help="read the device-frame channels only, without those along and across gravity",
+        )
+        p.add_argument(
+            "--cycle-match",
+            dest="cycle_match",
+            type=float,
+            default=None,
+            help="least correlation for a cycle to extend its set (default 0.9; 0: off)",
         )
         p.add_argument("--verbose", type=int, default=0)
         p.set_defaults(func=func)

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from inference.cycles import extend_sets
 from inference.io import BREAK
 from inference.results import CountedSet, Repetition
 
@@ -30,12 +31,15 @@ class CountingParams:
         set_gap_s: repetitions further apart than this (s) start a new set.
         smoothing_s: width (s) of the moving average applied to phase probabilities.
         decoder: ``viterbi`` (:func:`decode_phases`) or ``argmax`` (per-sample).
+        cycle_match: least correlation (0-1) of a cycle with its set's cycles for it to be
+            added to the set (:func:`inference.cycles.extend_sets`); 0 turns that off.
     """
 
     min_run_s: dict[str, float] = field(default_factory=dict)
     set_gap_s: float = 6.0
     smoothing_s: float = 0.5
     decoder: str = "viterbi"
+    cycle_match: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -47,6 +51,7 @@ class CountingParams:
             set_gap_s=float(d.get("set_gap_s", 6.0)),
             smoothing_s=float(d.get("smoothing_s", 0.5)),
             decoder=str(d.get("decoder", "argmax")),
+            cycle_match=float(d.get("cycle_match", 0.0)),
         )
 
 
@@ -226,6 +231,32 @@ def phases_from_probabilities(
     if params.decoder == "viterbi":
         return decode_phases(smoothed, labels, rate_hz, params)
     return smoothed.argmax(axis=1)
+
+
+def count_probabilities(
+    probs: np.ndarray,
+    labels: Sequence[str],
+    rate_hz: float,
+    params: CountingParams,
+    gravity: np.ndarray | None = None,
+) -> tuple[np.ndarray, tuple[CountedSet, ...]]:
+    """Phase probabilities -> ``(phases, sets)``: decode, count, then extend each set by its
+    repeated cycles when ``gravity`` (m, 3) is given and ``params.cycle_match`` > 0.
+
+    Shapes: probs (m, k) -> phases (m,) int indices into ``labels``.
+    """
+    phases = phases_from_probabilities(probs, labels, rate_hz, params)
+    sets = count_phases(phases, labels, rate_hz, params)
+    if gravity is not None and params.cycle_match > 0:
+        extended = extend_sets(sets, gravity, rate_hz, params.cycle_match)
+        if extended != sets:  # regroup: filling a gap can join two sets into one
+            reps = [
+                (s.exercise, round(r.start_s * rate_hz), round(r.end_s * rate_hz))
+                for s in extended
+                for r in s.repetitions
+            ]
+            sets = group_sets(reps, rate_hz, params.set_gap_s, method="classifier")
+    return phases, sets
 
 
 def count_phases(

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.counting import CountingParams, count_phases, phases_from_probabilities, true_sets
+from inference.counting import CountingParams, count_probabilities, true_sets
+from inference.cycles import gravity_columns
 from inference.model import PhaseModel
 from inference.preprocessing import derive_channels, windows
 from inference.train import DEFAULT_DATA_DIR, Hyperparameters, Prepared, fit, load_exermote, prepare
@@ -108,11 +109,10 @@ def evaluate_fold(
         raw = predict_prepared(model, p, scaler)
         if keep is not None:
             keep.append((p, raw))
-        pred = phases_from_probabilities(raw, labels, rate, params)
+        pred, sets = count_probabilities(raw, labels, rate, params, gravity_columns(p.x, model.channels))
         np.add.at(confusion, (p.y, pred), 1)
         errors, near = errors_near_boundaries(map4[p.y], map4[pred], rate)
         errors4, near4 = errors4 + errors, near4 + near
-        sets = count_phases(pred, labels, rate, params)
         scored = score_sets(sets, true_sets(p.labels, p.set_break, rate), p.set_break, rate)
         rows += scored["sets"]
         phantom += scored["phantom_reps"]

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from inference.counting import CountingParams, count_phases, phases_from_probabilities
+from inference.counting import CountingParams, count_probabilities
+from inference.cycles import gravity_columns
 from inference.io import Recording
 from inference.model import DEFAULT_MODEL_PATH, PhaseModel, load_model_cached
 from inference.preprocessing import Scaler, model_input
@@ -27,15 +28,8 @@ def get_default_model() -> PhaseModel:
     return load_model_cached(DEFAULT_MODEL_PATH)
 
 
-def classify(recording: Recording, model: PhaseModel) -> tuple[float, np.ndarray]:
-    """Phase probabilities for every sample on the model's grid.
-
-    Returns ``(rate_hz, probs)`` with probs float32, shape (m, n_labels), where sample
-    ``i`` is at ``i / rate_hz`` seconds from the recording's first sample.
-
-    Raises:
-        RecordingError: the recording lacks a channel the model needs.
-    """
+def _on_grid(recording: Recording, model: PhaseModel) -> tuple[float, np.ndarray]:
+    """``(rate_hz, x)``: the model's input channels on its grid, unscaled, shape (m, c)."""
     meta = model.metadata
     rate = float(meta["sample_rate_hz"])
     _, x = model_input(
@@ -45,15 +39,31 @@ def classify(recording: Recording, model: PhaseModel) -> tuple[float, np.ndarray
         angle_encoding=meta.get("angle_encoding", "raw"),
         derived=model.derived_channels,
     )
-    return rate, model.phase_probabilities(Scaler.from_dict(meta["scaling"]).transform(x))
+    return rate, x
+
+
+def classify(recording: Recording, model: PhaseModel) -> tuple[float, np.ndarray]:
+    """Phase probabilities for every sample on the model's grid.
+
+    Returns ``(rate_hz, probs)`` with probs float32, shape (m, n_labels), where sample
+    ``i`` is at ``i / rate_hz`` seconds from the recording's first sample.
+
+    Raises:
+        RecordingError: the recording lacks a channel the model needs.
+    """
+    rate, x = _on_grid(recording, model)
+    return rate, model.phase_probabilities(Scaler.from_dict(model.metadata["scaling"]).transform(x))
 
 
 def count_with_classifier(recording: Recording, model: PhaseModel) -> tuple[CountedSet, ...]:
-    """Sets counted by the phase classifier and the state machine (see :mod:`inference.counting`)."""
-    rate, probs = classify(recording, model)
+    """Sets counted by the phase classifier and the state machine (see :mod:`inference.counting`),
+    each extended by its repeated cycles (:mod:`inference.cycles`) where the model's counting
+    parameters ask for it."""
+    rate, x = _on_grid(recording, model)
+    probs = model.phase_probabilities(Scaler.from_dict(model.metadata["scaling"]).transform(x))
     params = CountingParams.from_dict(model.metadata["counting"])
-    phases = phases_from_probabilities(probs, model.labels, rate, params)
-    return count_phases(phases, model.labels, rate, params)
+    gravity = gravity_columns(x, model.channels)
+    return count_probabilities(probs, model.labels, rate, params, gravity)[1]
 
 
 def choose_method(recording: Recording, model: PhaseModel | None, exercise: str | None) -> str:

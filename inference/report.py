@@ -45,14 +45,16 @@ def _phase_strip(ax, names, rate_hz: float, y: float) -> None:
         ax.axvspan(start / rate_hz, stop / rate_hz, ymin=y, ymax=y + 0.12, color=_COLOURS.get(str(value), "#999"), lw=0)
 
 
-def plot_session(plt, example: tuple, *, labels: list[str], rate_hz: float, png: Path, title: str) -> None:
+def plot_session(
+    plt, example: tuple, *, labels: list[str], channels: list[str], rate_hz: float, png: Path, title: str
+) -> None:
     """Signal (user acceleration magnitude, gyroscope magnitude), true and predicted phases,
-    and counted repetitions of one held-out recording."""
-    from inference.counting import count_phases, phases_from_probabilities
+    and counted repetitions of one held-out recording (``channels``: the columns of its x)."""
+    from inference.counting import count_probabilities
+    from inference.cycles import gravity_columns
 
     prepared, probs, params = example
-    pred = phases_from_probabilities(probs, labels, rate_hz, params)
-    sets = count_phases(pred, labels, rate_hz, params)
+    pred, sets = count_probabilities(probs, labels, rate_hz, params, gravity_columns(prepared.x, tuple(channels)))
     t = np.arange(len(prepared.x)) / rate_hz
     fig, ax = plt.subplots(figsize=(14, 4))
     acc = np.linalg.norm(prepared.x[:, 3:6], axis=1) if prepared.x.shape[1] >= 6 else prepared.x[:, 0]
@@ -99,7 +101,8 @@ def write_report(report: dict, path: Path, examples: list | None = None) -> Path
     for i, example in enumerate(examples or []):
         name = path.with_name(f"{path.stem}-session-{i + 1}.png")
         title = f"held-out athlete {example[0].subject}"
-        plot_session(plt, example, labels=labels, rate_hz=rate, png=name, title=title)
+        channels = report["hyperparameters"]["channels"]
+        plot_session(plt, example, labels=labels, channels=channels, rate_hz=rate, png=name, title=title)
         figures.append(f"![{title}]({name.name})")
     path.with_suffix(".json").write_text(json.dumps(report, indent=1))
     path.write_text(

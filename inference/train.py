@@ -77,6 +77,10 @@ class Hyperparameters:
     # alone); five (seeds 0-4) 95.7 % / 1; ten (seeds 0-9) 96.3 % / 1.
     ensemble: int = 10
     seed: int = 0
+    # Counting: a set is extended by cycles that correlate with its own at this or more
+    # (inference.cycles; 0: off). Chosen on the labels of all four athletes: extending every
+    # complete labelled set adds repetitions in rest at 0.88 (athlete 1) and none from 0.89.
+    cycle_match: float = 0.9
     labels: tuple[str, ...] = field(default=PHASE_LABELS)
 
     @property
@@ -222,7 +226,7 @@ def fit(prepared: list[Prepared], hp: Hyperparameters, *, verbose: int = 0):
     members = [_fit_member(prepared, scaler, replace(hp, seed=seed), verbose=verbose) for seed in seeds]
     network = members[0] if len(members) == 1 else average_networks(members)
     params = learn_counting_params([p.labels for p in prepared], [p.set_break for p in prepared], hp.sample_rate_hz)
-    return network, scaler, params
+    return network, scaler, replace(params, cycle_match=hp.cycle_match)
 
 
 def average_networks(members: list):
