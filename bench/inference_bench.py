@@ -72,6 +72,7 @@ def end_to_end(raw: bytes, model) -> tuple[float, object]:
 def stages(raw: bytes, model) -> dict[str, float]:
     """Seconds per stage of the pipeline for one upload (the stages ``count_recording`` runs)."""
     from inference.counting import CountingParams, count_phases, phases_from_probabilities
+    from inference.cycles import extend_sets, gravity_columns
     from inference.io import read_recording
     from inference.pipeline import classify
     from inference.preprocessing import Scaler, model_input
@@ -92,13 +93,18 @@ def stages(raw: bytes, model) -> dict[str, float]:
     t_classify, (rate, probs) = timed(classify, rec, model)
     params = CountingParams.from_dict(meta["counting"])
     t_decode, phases = timed(phases_from_probabilities, probs, model.labels, rate, params)
-    t_count, _ = timed(count_phases, phases, model.labels, rate, params)
+    t_count, sets = timed(count_phases, phases, model.labels, rate, params)
+    gravity = gravity_columns(x, model.channels)
+    t_extend = 0.0
+    if gravity is not None:
+        t_extend, _ = timed(extend_sets, sets, gravity, rate, params.cycle_match)
     return {
         "parse": t_parse,
         "resample": t_resample,
         "network": max(t_classify - t_resample, 0.0),
         "decode": t_decode,
         "count": t_count,
+        "extend": t_extend,
     }
 
 

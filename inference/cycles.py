@@ -45,6 +45,14 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / norm) if norm > 0 else 0.0
 
 
+def _correlations(template: np.ndarray, windows: np.ndarray) -> np.ndarray:
+    """:func:`correlation` of a (n, c) template with each of (k, n, c) windows; shape (k,)."""
+    a = template - template.mean(axis=0)
+    b = windows - windows.mean(axis=1, keepdims=True)
+    norm = np.sqrt((a * a).sum() * (b * b).sum(axis=(1, 2)))
+    return np.divide((a * b).sum(axis=(1, 2)), norm, out=np.zeros(len(windows)), where=norm > 0)
+
+
 def _size(x: np.ndarray) -> float:
     return float(np.linalg.norm(x - x.mean(axis=0)))
 
@@ -115,14 +123,17 @@ def _extend(
         return ()
     period = max(lags, key=lambda lag: correlation(segment[:-lag], segment[lag:]))
     jitter = max(1, int(JITTER * period))
+    windows = np.lib.stride_tricks.sliding_window_view(g, period, axis=0).transpose(
+        0, 2, 1
+    )  # (m - period + 1, period, c)
 
     def best(centre: int, template: np.ndarray, start: int, stop: int) -> tuple[float, int | None]:
-        candidates = [c for c in range(centre - jitter, centre + jitter + 1) if start <= c and c + period <= stop]
-        if not candidates:
+        first, last = max(centre - jitter, start), min(centre + jitter, stop - period)
+        if first > last:
             return -1.0, None
-        scores = [correlation(template, g[c : c + period]) for c in candidates]
+        scores = _correlations(template, windows[first : last + 1])
         i = int(np.argmax(scores))
-        return scores[i], candidates[i]
+        return float(scores[i]), first + i
 
     reference = g[starts[0] : starts[0] + period]
     aligned = [c for c in (best(s, reference, 0, len(g))[1] for s in starts) if c is not None]
