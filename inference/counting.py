@@ -7,6 +7,8 @@ their neighbours, so one-sample flickers count nothing; the minimum durations an
 the set gap are learned from training labels (:func:`learn_counting_params`).
 Repetitions closer than the set gap form one set; a set takes the exercise that
 most of its repetitions have, since a set never switches exercise in the data.
+:func:`count_probabilities` then extends each set by the cycles that repeat its own
+(:mod:`inference.cycles`), where the classifier lost the athlete mid-set.
 """
 
 from __future__ import annotations
