@@ -257,7 +257,7 @@ def count_probabilities(
                 for s in extended
                 for r in s.repetitions
             ]
-            sets = group_sets(reps, rate_hz, params.set_gap_s, method="classifier")
+            sets = group_sets(reps, rate_hz, params.set_gap_s, method="classifier", drop_one_offs=True)
     return phases, sets
 
 
@@ -305,13 +305,19 @@ def count_phases(
                 reps[-1] = (ex, reps[-1][1], stop)  # the same second half, split by flicker
             else:
                 state, exercise = "invalid", None
-    return group_sets(reps, rate_hz, params.set_gap_s, method=method)
+    return group_sets(reps, rate_hz, params.set_gap_s, method=method, drop_one_offs=True)
 
 
 def group_sets(
-    reps: Sequence[tuple[str, int, int]], rate_hz: float, set_gap_s: float, *, method: str
+    reps: Sequence[tuple[str, int, int]], rate_hz: float, set_gap_s: float, *, method: str, drop_one_offs: bool = False
 ) -> tuple[CountedSet, ...]:
-    """Group ``(exercise, start, stop)`` repetitions (sample indices) into sets by the gap."""
+    """Group ``(exercise, start, stop)`` repetitions (sample indices) into sets by the gap.
+
+    With ``drop_one_offs``, a set's first or last repetition is dropped when it is of
+    another exercise than the two next to it: a set never switches exercise in the data,
+    and such one-offs are the athlete getting into or out of position (Exermote LOSO, ten
+    networks: the one repetition counted in rest was a "squat" right after a burpee set).
+    """
     groups: list[list[tuple[str, int, int]]] = []
     for rep in reps:
         if groups and (rep[1] - groups[-1][-1][2]) / rate_hz <= set_gap_s:
@@ -320,10 +326,20 @@ def group_sets(
             groups.append([rep])
     sets = []
     for group in groups:
-        exercise = Counter(r[0] for r in group).most_common(1)[0][0]
-        repetitions = tuple(Repetition(start / rate_hz, stop / rate_hz) for _, start, stop in group)
+        kept = _without_one_offs(group) if drop_one_offs else group
+        exercise = Counter(r[0] for r in kept).most_common(1)[0][0]
+        repetitions = tuple(Repetition(start / rate_hz, stop / rate_hz) for _, start, stop in kept)
         sets.append(CountedSet(exercise=exercise, method=method, repetitions=repetitions))
     return tuple(sets)
+
+
+def _without_one_offs(group: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """``group`` without a first or last repetition whose exercise differs from the two next to it."""
+    if len(group) >= 3 and group[-1][0] != group[-2][0] == group[-3][0]:
+        group = group[:-1]
+    if len(group) >= 3 and group[0][0] != group[1][0] == group[2][0]:
+        group = group[1:]
+    return group
 
 
 def true_sets(labels: np.ndarray, set_break: np.ndarray, rate_hz: float) -> list[dict]:

@@ -167,3 +167,23 @@ def test_viterbi_equals_the_dense_reference(seed):
     params = CountingParams(min_run_s={name: rng.uniform(0.05, 0.6) for name in LABELS}, set_gap_s=5.0)
     probs = rng.dirichlet(np.full(5, 0.3), size=400)
     np.testing.assert_array_equal(decode_phases(probs, LABELS, RATE, params), _dense_viterbi(probs, LABELS, params))
+
+
+def test_a_one_off_repetition_of_another_exercise_at_a_set_edge_is_dropped():
+    squat, sit_up = rep(), rep(F2, S2)
+    after = count_phases(seq((B, 20), *squat, *squat, *squat, *sit_up), LABELS, RATE, PARAMS)
+    assert [(s.exercise, s.reps) for s in after] == [("squat", 3)]
+    before = count_phases(seq((B, 20), *sit_up, *squat, *squat, *squat), LABELS, RATE, PARAMS)
+    assert [(s.exercise, s.reps) for s in before] == [("squat", 3)]
+
+
+def test_a_repetition_of_another_exercise_inside_a_set_is_kept():
+    squat, sit_up = rep(), rep(F2, S2)
+    sets = count_phases(seq((B, 20), *squat, *squat, *sit_up, *squat, *squat), LABELS, RATE, PARAMS)
+    assert [(s.exercise, s.reps) for s in sets] == [("squat", 5)]
+
+
+def test_two_repetitions_of_another_exercise_at_an_edge_are_kept():
+    squat, sit_up = rep(), rep(F2, S2)
+    sets = count_phases(seq((B, 20), *squat, *squat, *squat, *sit_up, *sit_up), LABELS, RATE, PARAMS)
+    assert sum(s.reps for s in sets) == 5
