@@ -45,6 +45,26 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / norm) if norm > 0 else 0.0
 
 
+def lag_correlations(x: np.ndarray, lags: np.ndarray) -> np.ndarray:
+    """``correlation(x[:-lag], x[lag:])`` for each lag in ``lags`` (each 1 <= lag < len(x)); (m, c) -> (len(lags),).
+
+    Computed for all lags at once from running sums and each channel's autocorrelation.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    m = len(x)
+    zero = np.zeros((1, x.shape[1]))
+    s1 = np.concatenate([zero, np.cumsum(x, axis=0)])
+    s2 = np.concatenate([zero, np.cumsum(x * x, axis=0)])
+    cross = np.stack([np.correlate(x[:, c], x[:, c], "full")[m - 1 :] for c in range(x.shape[1])], axis=1)
+    n = (m - lags)[:, None]
+    sum_a, sum_b = s1[m - lags], s1[m] - s1[lags]
+    var_a = (s2[m - lags] - sum_a**2 / n).sum(axis=1)
+    var_b = (s2[m] - s2[lags] - sum_b**2 / n).sum(axis=1)
+    cov = (cross[lags] - sum_a * sum_b / n).sum(axis=1)
+    norm = np.sqrt(np.clip(var_a, 0, None) * np.clip(var_b, 0, None))
+    return np.divide(cov, norm, out=np.zeros(len(lags)), where=norm > 1e-12)
+
+
 def _correlations(template: np.ndarray, windows: np.ndarray) -> np.ndarray:
     """:func:`correlation` of a (n, c) template with each of (k, n, c) windows; shape (k,)."""
     a = template - template.mean(axis=0)
@@ -121,7 +141,7 @@ def _extend(
     lags = [lag for lag in range(max(5, int(0.7 * spacing)), int(1.3 * spacing) + 1) if lag < len(segment) - 5]
     if not lags:
         return ()
-    period = max(lags, key=lambda lag: correlation(segment[:-lag], segment[lag:]))
+    period = lags[int(np.argmax(lag_correlations(segment, np.array(lags))))]
     jitter = max(1, int(JITTER * period))
     windows = np.lib.stride_tricks.sliding_window_view(g, period, axis=0).transpose(
         0, 2, 1

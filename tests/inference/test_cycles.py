@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from inference.counting import CountingParams, count_phases, count_probabilities, runs, true_sets
-from inference.cycles import correlation, extend_sets, gravity_columns
+from inference.cycles import correlation, extend_sets, gravity_columns, lag_correlations
 from inference.results import CountedSet, Repetition
 
 RATE = 10.0
@@ -50,6 +50,13 @@ def test_correlation_is_one_for_a_scaled_copy_and_zero_for_a_flat_signal():
     x = np.random.default_rng(1).normal(size=(40, 3))
     assert correlation(x, 3 * x + 1) == pytest.approx(1.0)
     assert correlation(x, np.ones((40, 3))) == 0.0
+
+
+def test_lag_correlations_match_the_direct_correlation_at_every_lag():
+    x = np.cumsum(np.random.default_rng(2).normal(size=(120, 3)), axis=0)
+    lags = np.arange(1, 115)
+    direct = [correlation(x[:-lag], x[lag:]) for lag in lags]
+    assert lag_correlations(x, lags) == pytest.approx(direct, abs=1e-9)
 
 
 def test_set_is_extended_forward_through_the_cycles_the_classifier_missed(rng):
