@@ -315,7 +315,7 @@ def group_sets(
 
     With ``drop_one_offs``, a set's first or last repetition is dropped when it is of
     another exercise than the two next to it: a set never switches exercise in the data,
-    and such one-offs are the athlete getting into or out of position (Exermote LOSO, ten
+    and such one-offs are the athlete getting into or out of position (Exermote LOSO, five
     networks: the one repetition counted in rest was a "squat" right after a burpee set).
     """
     groups: list[list[tuple[str, int, int]]] = []
