@@ -39,10 +39,7 @@ def gravity_columns(x: np.ndarray, channels: tuple[str, ...]) -> np.ndarray | No
 
 def correlation(a: np.ndarray, b: np.ndarray) -> float:
     """Pearson correlation of two (n, c) arrays, each centred per channel; 0 when one is flat."""
-    a = a - a.mean(axis=0)
-    b = b - b.mean(axis=0)
-    norm = np.sqrt((a * a).sum() * (b * b).sum())
-    return float((a * b).sum() / norm) if norm > 0 else 0.0
+    return float(_correlations(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)[None])[0])
 
 
 def lag_correlations(x: np.ndarray, lags: np.ndarray) -> np.ndarray:
@@ -143,9 +140,8 @@ def _extend(
         return ()
     period = lags[int(np.argmax(lag_correlations(segment, np.array(lags))))]
     jitter = max(1, int(JITTER * period))
-    windows = np.lib.stride_tricks.sliding_window_view(g, period, axis=0).transpose(
-        0, 2, 1
-    )  # (m - period + 1, period, c)
+    # Every stretch of one period: (m - period + 1, period, c), a view, not a copy.
+    windows = np.lib.stride_tricks.sliding_window_view(g, period, axis=0).transpose(0, 2, 1)
 
     def best(centre: int, template: np.ndarray, start: int, stop: int) -> tuple[float, int | None]:
         first, last = max(centre - jitter, start), min(centre + jitter, stop - period)

@@ -42,6 +42,11 @@ def _on_grid(recording: Recording, model: PhaseModel) -> tuple[float, np.ndarray
     return rate, x
 
 
+def _probabilities(model: PhaseModel, x: np.ndarray) -> np.ndarray:
+    """(m, n_labels) phase probabilities of unscaled grid samples ``x`` (m, c)."""
+    return model.phase_probabilities(Scaler.from_dict(model.metadata["scaling"]).transform(x))
+
+
 def classify(recording: Recording, model: PhaseModel) -> tuple[float, np.ndarray]:
     """Phase probabilities for every sample on the model's grid.
 
@@ -52,7 +57,7 @@ def classify(recording: Recording, model: PhaseModel) -> tuple[float, np.ndarray
         RecordingError: the recording lacks a channel the model needs.
     """
     rate, x = _on_grid(recording, model)
-    return rate, model.phase_probabilities(Scaler.from_dict(model.metadata["scaling"]).transform(x))
+    return rate, _probabilities(model, x)
 
 
 def count_with_classifier(recording: Recording, model: PhaseModel) -> tuple[CountedSet, ...]:
@@ -60,10 +65,9 @@ def count_with_classifier(recording: Recording, model: PhaseModel) -> tuple[Coun
     each extended by its repeated cycles (:mod:`inference.cycles`) where the model's counting
     parameters ask for it."""
     rate, x = _on_grid(recording, model)
-    probs = model.phase_probabilities(Scaler.from_dict(model.metadata["scaling"]).transform(x))
     params = CountingParams.from_dict(model.metadata["counting"])
     gravity = gravity_columns(x, model.channels)
-    return count_probabilities(probs, model.labels, rate, params, gravity)[1]
+    return count_probabilities(_probabilities(model, x), model.labels, rate, params, gravity)[1]
 
 
 def choose_method(recording: Recording, model: PhaseModel | None, exercise: str | None) -> str:

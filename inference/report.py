@@ -98,10 +98,10 @@ def write_report(report: dict, path: Path, examples: list | None = None) -> Path
     figures = [f"![confusion matrix]({png.name})"]
     labels = report["hyperparameters"]["labels"]
     rate = float(report["hyperparameters"]["sample_rate_hz"])
+    channels = report["hyperparameters"]["channels"]
     for i, example in enumerate(examples or []):
         name = path.with_name(f"{path.stem}-session-{i + 1}.png")
         title = f"held-out athlete {example[0].subject}"
-        channels = report["hyperparameters"]["channels"]
         plot_session(plt, example, labels=labels, channels=channels, rate_hz=rate, png=name, title=title)
         figures.append(f"![{title}]({name.name})")
     path.with_suffix(".json").write_text(json.dumps(report, indent=1))
