@@ -252,13 +252,42 @@ def count_probabilities(
     if gravity is not None and params.cycle_match > 0:
         extended = extend_sets(sets, gravity, rate_hz, params.cycle_match)
         if extended != sets:  # regroup: filling a gap can join two sets into one
+            counted = {r for s in sets for r in s.repetitions}
             reps = [
                 (s.exercise, round(r.start_s * rate_hz), round(r.end_s * rate_hz))
                 for s in extended
                 for r in s.repetitions
             ]
             sets = group_sets(reps, rate_hz, params.set_gap_s, method="classifier", drop_one_offs=True)
+            added = [(s.exercise, r) for s in sets for r in s.repetitions if r not in counted]
+            phases = with_repetitions(phases, added, labels, rate_hz)
     return phases, sets
+
+
+def with_repetitions(
+    phases: np.ndarray, reps: Sequence[tuple[str, Repetition]], labels: Sequence[str], rate_hz: float
+) -> np.ndarray:
+    """``phases`` (n,) with the ``break`` samples inside each ``(exercise, repetition)`` relabelled:
+    the first half of its span ``<exercise>.first_half``, the rest ``.second_half``.
+
+    Phases then agree with repetitions added by :func:`~inference.cycles.extend_sets`, which
+    the classifier read as rest (Exermote LOSO, one network: 4-class frame accuracy +0.4 points).
+    """
+    labels = list(labels)
+    if not reps or BREAK not in labels:
+        return phases
+    out = np.asarray(phases).copy()
+    rest = labels.index(BREAK)
+    for exercise, rep in reps:
+        halves = [f"{exercise}.first_half", f"{exercise}.second_half"]
+        if not all(h in labels for h in halves):
+            continue
+        start, stop = round(rep.start_s * rate_hz), min(round(rep.end_s * rate_hz), len(out))
+        middle = (start + stop) // 2
+        for (a, b), half in (((start, middle), halves[0]), ((middle, stop), halves[1])):
+            span = out[a:b]
+            span[span == rest] = labels.index(half)
+    return out
 
 
 def count_phases(

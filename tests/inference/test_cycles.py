@@ -125,6 +125,27 @@ def test_a_missed_repetition_between_two_split_sets_is_counted_once(rng):
     assert [s.reps for s in without] == [2, 3]
 
 
+def test_phases_show_the_repetitions_the_extension_added(rng):
+    labels = ["break", "squat.first_half", "squat.second_half"]
+    gravity = np.concatenate([rest(100, rng), cycles(6), rest(100, rng)])
+    phases = np.zeros(len(gravity), np.int64)
+    for i in (0, 1):
+        s = 100 + PERIOD * i
+        phases[s : s + MOVE // 2], phases[s + MOVE // 2 : s + MOVE] = 1, 2
+    params = CountingParams(min_run_s=dict.fromkeys(labels, 0.2), set_gap_s=4.0, smoothing_s=0.0, cycle_match=0.9)
+    decoded, sets = count_probabilities(np.eye(3)[phases], labels, RATE, params, gravity)
+    assert [s.reps for s in sets] == [6]
+    # Counted again from the phases alone: the four added repetitions are there, in the cycles.
+    assert [s.reps for s in count_phases(decoded, labels, RATE, params)] == [6]
+    for rep in sets[0].repetitions:
+        start, stop = round(rep.start_s * RATE), round(rep.end_s * RATE)
+        assert (decoded[start:stop] != 0).all()
+    assert (decoded[:95] == 0).all()
+    assert (decoded[100 + 6 * PERIOD + 5 :] == 0).all()
+    _, unchanged = count_probabilities(np.eye(3)[phases], labels, RATE, params, None)
+    assert [s.reps for s in unchanged] == [2]
+
+
 def test_old_counting_parameters_leave_the_extension_off():
     assert CountingParams.from_dict({"min_run_s": {}, "set_gap_s": 6.0}).cycle_match == 0.0
 
