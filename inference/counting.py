@@ -8,7 +8,8 @@ the set gap are learned from training labels (:func:`learn_counting_params`).
 Repetitions closer than the set gap form one set; a set takes the exercise that
 most of its repetitions have, since a set never switches exercise in the data.
 :func:`count_probabilities` then extends each set by the cycles that repeat its own
-(:mod:`inference.cycles`), where the classifier lost the athlete mid-set.
+(:mod:`inference.cycles`), where the classifier lost the athlete mid-set, and relabels
+the phases of the repetitions it added.
 """
 
 from __future__ import annotations
@@ -243,7 +244,8 @@ def count_probabilities(
     gravity: np.ndarray | None = None,
 ) -> tuple[np.ndarray, tuple[CountedSet, ...]]:
     """Phase probabilities -> ``(phases, sets)``: decode, count, then extend each set by its
-    repeated cycles when ``gravity`` (m, 3) is given and ``params.cycle_match`` > 0.
+    repeated cycles when ``gravity`` (m, 3) is given and ``params.cycle_match`` > 0; the
+    phases then show the added repetitions too (:func:`with_repetitions`).
 
     Shapes: probs (m, k) -> phases (m,) int indices into ``labels``.
     """
@@ -271,7 +273,9 @@ def with_repetitions(
     the first half of its span ``<exercise>.first_half``, the rest ``.second_half``.
 
     Phases then agree with repetitions added by :func:`~inference.cycles.extend_sets`, which
-    the classifier read as rest (Exermote LOSO, one network: 4-class frame accuracy +0.4 points).
+    the classifier read as rest (Exermote LOSO, 4-class frame accuracy: one network 94.2 % to
+    94.7 %, ten averaged 95.2 % to 95.5 %). Repetition times are in seconds on the ``rate_hz``
+    grid of ``phases``; exercises without both halves in ``labels`` are left alone.
     """
     labels = list(labels)
     if not reps or BREAK not in labels:
