@@ -274,7 +274,7 @@ def with_repetitions(
 
     Phases then agree with repetitions added by :func:`~inference.cycles.extend_sets`, which
     the classifier read as rest (Exermote LOSO, 4-class frame accuracy: one network 94.2 % to
-    94.7 %, ten averaged 95.2 % to 95.5 %). Repetition times are in seconds on the ``rate_hz``
+    94.7 %, ten averaged 95.2 % to 95.4 %). Repetition times are in seconds on the ``rate_hz``
     grid of ``phases``; exercises without both halves in ``labels`` are left alone.
     """
     labels = list(labels)
