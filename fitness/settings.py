@@ -211,6 +211,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=300)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=360)
 CELERY_WORKER_SEND_TASK_EVENTS = False
+# Celery's consumer, surviving a Redis outage with a task in flight (see workers/consumer.py).
+CELERY_WORKER_CONSUMER = "workers.consumer:Consumer"
 
 # The sweep (workers.tasks.requeue_stale_sessions, run by Celery beat: `make run` embeds it
 # in the worker, docker compose runs a beat service) queues again the sessions whose task
