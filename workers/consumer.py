@@ -8,7 +8,7 @@ is not a connection error, so it ends the worker instead of starting the reconne
 (seen in ``tests/faults/test_broker_outage.py``; kombu 5.7.0).
 
 Nothing is lost by skipping that step: the broker is unreachable at that moment anyway,
-Redis puts unacknowledged messages back itself after the visibility timeout, and the sweep
+kombu gives unacknowledged messages kept in Redis back after the visibility timeout, and the sweep
 (``workers.tasks.requeue_stale_sessions``) queues stale sessions again.
 """
 
