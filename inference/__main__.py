@@ -1,4 +1,4 @@
-"""Command line: ``python -m inference train|evaluate|count|evaluate-peaks``.
+"""Command line: ``python -m inference train|evaluate|rescore|count|evaluate-peaks``.
 
 ``count`` prints one JSON object per input file, one per line (architecture.md,
 "Contracts"): ``{"file", "total_reps", "model_version", "sets": [...]}``.
@@ -50,7 +50,7 @@ def _hp_from_args(args: argparse.Namespace):
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from inference.evaluate import headline, loso, markdown
+    from inference.evaluate import headline, loso, markdown, save_heldout
     from inference.report import write_report
     from inference.train import train
 
@@ -62,6 +62,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(markdown(report), file=sys.stderr)
         write_report(report, Path(args.report), examples=_examples(kept))
         evaluation = headline(report)
+        if args.save_probabilities:
+            save_heldout(Path(args.save_probabilities), report, kept)
     meta = train(Path(args.data), Path(args.out) if args.out else None, hp, evaluation=evaluation, verbose=args.verbose)
     print(json.dumps({"version": meta["version"], "evaluation": meta["evaluation"].get("overall")}))
     return 0
@@ -78,7 +80,7 @@ def _examples(kept: list) -> list:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from inference.evaluate import loso, loso_baseline, markdown
+    from inference.evaluate import loso, loso_baseline, markdown, save_heldout
     from inference.report import write_report
 
     if args.baseline:
@@ -92,6 +94,25 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     print(markdown(report))
     if args.report:
         write_report(report, Path(args.report), examples=_examples(kept))
+    if args.save_probabilities:
+        save_heldout(Path(args.save_probabilities), report, kept)
+    return 0
+
+
+def _cmd_rescore(args: argparse.Namespace) -> int:
+    from inference.evaluate import markdown, rescore
+
+    overrides = {
+        k: v
+        for k, v in (("cycle_match", args.cycle_match), ("smoothing_s", args.smoothing), ("decoder", args.decoder))
+        if v is not None
+    }
+    try:
+        report = rescore(Path(args.path), Path(args.data), counting=overrides)
+    except (OSError, ValueError) as exc:
+        print(f"rescore: {exc}", file=sys.stderr)
+        return 2
+    print(markdown(report))
     return 0
 
 
@@ -145,6 +166,12 @@ def main(argv: list[str] | None = None) -> int:
             default=None,
             help="least correlation for a cycle to extend its set (default 0.9; 0: off)",
         )
+        p.add_argument(
+            "--save-probabilities",
+            default=None,
+            metavar="NPZ",
+            help="write the held-out phase probabilities here, for rescore",
+        )
         p.add_argument("--verbose", type=int, default=0)
         p.set_defaults(func=func)
         if name == "train":
@@ -154,6 +181,14 @@ def main(argv: list[str] | None = None) -> int:
         else:
             p.add_argument("--report", default=None, help="write a Markdown report with figures here")
             p.add_argument("--baseline", action="store_true", help="the original app's method on the same folds")
+
+    rescore = sub.add_parser("rescore", help="count saved LOSO held-out probabilities again, without training")
+    rescore.add_argument("path", metavar="NPZ", help="written by train/evaluate --save-probabilities")
+    rescore.add_argument("--data", default=str(DEFAULT_DATA_DIR), help="folder of Exermote CSV files")
+    rescore.add_argument("--cycle-match", dest="cycle_match", type=float, default=None, help="override (0: off)")
+    rescore.add_argument("--smoothing", type=float, default=None, help="override the smoothing width (s)")
+    rescore.add_argument("--decoder", choices=("viterbi", "argmax"), default=None, help="override the decoder")
+    rescore.set_defaults(func=_cmd_rescore)
 
     peaks = sub.add_parser("evaluate-peaks", help="evaluate the peak counter on the CaRa recordings")
     peaks.add_argument("--data", default=str(DEFAULT_DATA_DIR.parent / "cara"))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -99,21 +100,46 @@ def evaluate_fold(
 
     ``keep``, when given, receives ``(prepared, probabilities)`` per recording (for plots).
     """
-    labels = model.labels
+    probabilities = [predict_prepared(model, p, scaler) for p in test]
+    if keep is not None:
+        keep += list(zip(test, probabilities, strict=True))
     rate = float(model.metadata["sample_rate_hz"])
+    return score_fold(test, probabilities, model.labels, rate, params=params, channels=model.channels)
+
+
+def score_fold(
+    test: list[Prepared],
+    probabilities: list[np.ndarray],
+    labels: tuple[str, ...],
+    rate_hz: float,
+    *,
+    params: CountingParams,
+    channels: tuple[str, ...],
+) -> dict:
+    """Count held-out recordings from their phase probabilities and compare with the labels.
+
+    Args:
+        test: prepared recordings (their ``x`` gives the gravity the cycle extension matches).
+        probabilities: one (m, len(labels)) array per recording, on the recording's grid.
+        labels: phase names, in the probabilities' column order.
+        rate_hz: sample rate of the grid.
+        params: counting parameters learned on the fold's training athletes.
+        channels: the columns of ``x``.
+
+    Returns:
+        ``summarise`` figures plus confusion matrices (7-phase and 4-class), the share of
+        4-class errors near a true boundary and the per-set rows.
+    """
     map4 = four_class(labels)
     k = len(labels)
     confusion = np.zeros((k, k), dtype=np.int64)
     rows, phantom, rest_s, errors4, near4 = [], 0, 0.0, 0, 0
-    for p in test:
-        raw = predict_prepared(model, p, scaler)
-        if keep is not None:
-            keep.append((p, raw))
-        pred, sets = count_probabilities(raw, labels, rate, params, gravity_columns(p.x, model.channels))
+    for p, raw in zip(test, probabilities, strict=True):
+        pred, sets = count_probabilities(raw, labels, rate_hz, params, gravity_columns(p.x, channels))
         np.add.at(confusion, (p.y, pred), 1)
-        errors, near = errors_near_boundaries(map4[p.y], map4[pred], rate)
+        errors, near = errors_near_boundaries(map4[p.y], map4[pred], rate_hz)
         errors4, near4 = errors4 + errors, near4 + near
-        scored = score_sets(sets, true_sets(p.labels, p.set_break, rate), p.set_break, rate)
+        scored = score_sets(sets, true_sets(p.labels, p.set_break, rate_hz), p.set_break, rate_hz)
         rows += scored["sets"]
         phantom += scored["phantom_reps"]
         rest_s += scored["rest_s"]
@@ -129,6 +155,24 @@ def evaluate_fold(
     return out
 
 
+def combine_folds(folds: dict[str, dict]) -> dict:
+    """Overall figures of per-fold ``score_fold`` results (pooled, not averaged)."""
+    c7 = sum(np.asarray(f["confusion_7"]) for f in folds.values())
+    c4 = sum(np.asarray(f["confusion_4"]) for f in folds.values())
+    errors4 = [np.sum(f["confusion_4"]) - np.trace(f["confusion_4"]) for f in folds.values()]
+    near4 = sum(f["frame_errors_4_near_boundary"] * e for f, e in zip(folds.values(), errors4, strict=True))
+    overall = summarise(
+        [r for f in folds.values() for r in f["set_rows"]],
+        phantom=sum(f["phantom_reps"] for f in folds.values()),
+        rest_s=sum(f["rest_hours"] * 3600 for f in folds.values()),
+        correct7=int(np.trace(c7)),
+        correct4=int(np.trace(c4)),
+        frames=int(c7.sum()),
+    )
+    overall["frame_errors_4_near_boundary"] = float(near4 / max(sum(errors4), 1))
+    return overall
+
+
 def loso(
     data_dir: Path = DEFAULT_DATA_DIR, hp: Hyperparameters | None = None, *, verbose: int = 0, keep: list | None = None
 ) -> dict:
@@ -142,7 +186,6 @@ def loso(
     prepared = [prepare(r, hp) for r in recordings]
     subjects = sorted({p.subject for p in prepared})
     folds = {}
-    all_rows, totals = [], {"phantom": 0, "rest_s": 0.0, "c7": 0, "c4": 0, "frames": 0, "near4": 0.0}
     for subject in subjects:
         train_set = [p for p in prepared if p.subject != subject]
         test_set = [p for p in prepared if p.subject == subject]
@@ -154,26 +197,79 @@ def loso(
             keep += [(p, probs, params) for p, probs in kept]
         fold["sessions"] = len(test_set)
         folds[subject] = fold
-        all_rows += fold["set_rows"]
-        totals["phantom"] += fold["phantom_reps"]
-        totals["rest_s"] += fold["rest_hours"] * 3600
-        totals["frames"] += int(np.sum(fold["confusion_7"]))
-        totals["c7"] += int(np.trace(fold["confusion_7"]))
-        totals["c4"] += int(np.trace(fold["confusion_4"]))
-        totals["near4"] += fold["frame_errors_4_near_boundary"] * (
-            np.sum(fold["confusion_4"]) - np.trace(fold["confusion_4"])
-        )
         log.info("fold %s: %s", subject, json.dumps({k: v for k, v in fold.items() if not isinstance(v, list)}))
-    overall = summarise(
-        all_rows,
-        phantom=totals["phantom"],
-        rest_s=totals["rest_s"],
-        correct7=totals["c7"],
-        correct4=totals["c4"],
-        frames=totals["frames"],
-    )
-    overall["frame_errors_4_near_boundary"] = float(totals["near4"] / max(totals["frames"] - totals["c4"], 1))
+    overall = combine_folds(folds)
     return {"method": "loso", "hyperparameters": hp.to_dict(), "folds": folds, "overall": overall}
+
+
+def save_heldout(path: Path, report: dict, kept: list) -> None:
+    """Write LOSO held-out phase probabilities, to count them again without training.
+
+    Args:
+        path: ``.npz`` file to write (its folder is created).
+        report: the :func:`loso` report; its hyperparameters say how :func:`rescore`
+            prepares the recordings again.
+        kept: ``(prepared, probabilities (m, n_labels), counting_params)`` per held-out
+            recording, in the order :func:`loso` fills its ``keep``.
+    """
+    arrays, recordings = {}, []
+    for i, (p, probabilities, params) in enumerate(kept):
+        arrays[f"probabilities_{i}"] = probabilities
+        arrays[f"y_{i}"] = p.y
+        recordings.append({"subject": p.subject, "counting": params.to_dict()})
+    meta = {"hyperparameters": report["hyperparameters"], "recordings": recordings}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, meta=np.array(json.dumps(meta)), **arrays)
+
+
+def rescore(path: Path, data_dir: Path = DEFAULT_DATA_DIR, *, counting: dict | None = None) -> dict:
+    """Count saved held-out probabilities (:func:`save_heldout`) again with the current code.
+
+    A change to counting is then measured on the LOSO folds in seconds, with the same
+    networks, instead of training every fold again.
+
+    Args:
+        path: ``.npz`` written by :func:`save_heldout`.
+        data_dir: the Exermote recordings the probabilities were computed on.
+        counting: counting parameters to override in every fold, e.g. ``{"cycle_match": 0.0}``.
+
+    Returns:
+        A report shaped like :func:`loso`'s, ``method`` ``loso-rescored``.
+
+    Raises:
+        ValueError: ``data_dir`` does not hold the recordings whose labels were saved, or
+            ``counting`` names a field that is not a counting parameter.
+    """
+    with np.load(path) as saved:
+        meta = json.loads(str(saved["meta"]))
+        n = len(meta["recordings"])
+        probabilities = [saved[f"probabilities_{i}"] for i in range(n)]
+        saved_y = [saved[f"y_{i}"] for i in range(n)]
+    hp = Hyperparameters.from_dict(meta["hyperparameters"])
+    prepared = [prepare(r, hp) for r in load_exermote(data_dir)]
+    ordered = [p for s in sorted({p.subject for p in prepared}) for p in prepared if p.subject == s]
+    if len(ordered) != n or not all(np.array_equal(p.y, y) for p, y in zip(ordered, saved_y, strict=True)):
+        raise ValueError(f"{data_dir} does not hold the labelled recordings whose probabilities {path} saved")
+    unknown = set(counting or {}) - set(CountingParams.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"not counting parameters: {', '.join(sorted(unknown))}")
+    folds = {}
+    for subject in dict.fromkeys(r["subject"] for r in meta["recordings"]):
+        idx = [i for i, r in enumerate(meta["recordings"]) if r["subject"] == subject]
+        params = replace(CountingParams.from_dict(meta["recordings"][idx[0]]["counting"]), **(counting or {}))
+        test = [ordered[i] for i in idx]
+        fold = score_fold(
+            test, [probabilities[i] for i in idx], hp.labels, hp.sample_rate_hz, params=params, channels=hp.channels
+        )
+        fold["sessions"] = len(idx)
+        folds[subject] = fold
+    return {
+        "method": "loso-rescored",
+        "hyperparameters": hp.to_dict(),
+        "counting": counting or {},
+        "folds": folds,
+        "overall": combine_folds(folds),
+    }
 
 
 def _meta(hp: Hyperparameters) -> dict:

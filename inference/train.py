@@ -96,6 +96,11 @@ class Hyperparameters:
         d["labels"] = list(self.labels)
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict) -> Hyperparameters:
+        """Inverse of :meth:`to_dict`. Raises TypeError on a key that is not a hyperparameter."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
 
 def load_exermote(data_dir: Path = DEFAULT_DATA_DIR) -> list[Recording]:
     """All labelled Exermote recordings in ``data_dir``, sorted by file name.

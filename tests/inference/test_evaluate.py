@@ -1,6 +1,19 @@
-import numpy as np
+import shutil
+from dataclasses import replace
 
-from inference.evaluate import errors_near_boundaries, markdown, summarise
+import numpy as np
+import pytest
+
+from inference.__main__ import main
+from inference.evaluate import (
+    errors_near_boundaries,
+    learn_counting_params_for,
+    markdown,
+    rescore,
+    save_heldout,
+    summarise,
+)
+from inference.train import Hyperparameters, load_exermote, prepare
 
 
 def test_errors_near_boundaries_tells_timing_errors_from_wrong_classes():
@@ -20,3 +33,47 @@ def test_markdown_states_the_share_of_timing_errors():
     assert "86% of the 4-class frame errors lie within 0.5 s" in text
     fold.pop("frame_errors_4_near_boundary")
     assert "4-class frame errors" not in markdown({"folds": {"1": fold}, "overall": fold})
+
+
+def test_rescore_counts_saved_probabilities_again_and_checks_the_data(exermote_files, tmp_path, capsys):
+    data = tmp_path / "exermote"
+    data.mkdir()
+    # Athlete 2's file sorts before athlete 1's: loso's order is by athlete, not by file.
+    for name in ("2017-04-22_15-51-42_individual-2.csv", "2017-04-23_12-08-23_individual-1.csv"):
+        shutil.copy(exermote_files[0].parent / name, data / name)
+    hp = Hyperparameters()
+    prepared = [prepare(r, hp) for r in load_exermote(data)]
+    ordered = sorted(prepared, key=lambda p: p.subject)
+    assert [p.subject for p in ordered] == ["1", "2"] != [p.subject for p in prepared]
+    params = replace(learn_counting_params_for(ordered, hp.sample_rate_hz), cycle_match=hp.cycle_match)
+    labelled = [np.eye(len(hp.labels), dtype=np.float32)[p.y] for p in ordered]
+    report = {"hyperparameters": hp.to_dict()}
+
+    save_heldout(tmp_path / "labels.npz", report, [(p, q, params) for p, q in zip(ordered, labelled, strict=True)])
+    perfect = rescore(tmp_path / "labels.npz", data)
+    assert set(perfect["folds"]) == {"1", "2"}
+    assert perfect["overall"]["sets"] > 5
+    assert perfect["overall"]["sets_exact"] == 1.0
+    assert perfect["overall"]["phantom_reps"] == 0
+    assert perfect["overall"]["frame_accuracy_4"] > 0.99
+
+    # Athlete 2's probabilities say rest throughout: each of the athlete's sets is missed.
+    rest = np.zeros_like(labelled[1])
+    rest[:, hp.labels.index("break")] = 1.0
+    save_heldout(tmp_path / "rest.npz", report, [(ordered[0], labelled[0], params), (ordered[1], rest, params)])
+    missed = rescore(tmp_path / "rest.npz", data)
+    assert missed["folds"]["1"]["sets_exact"] == 1.0
+    assert missed["folds"]["2"]["missed_sets"] == missed["folds"]["2"]["sets"] > 0
+    assert missed["overall"]["missed_sets"] == missed["folds"]["2"]["sets"]
+
+    assert main(["rescore", str(tmp_path / "rest.npz"), "--data", str(data), "--cycle-match", "0"]) == 0
+    rows = {line.split(" | ")[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert " 100.0% | 100.0% | 0.00 | 0 | 0 (0.0/h rest) |" in rows["| 1"]
+    assert f"| {missed['folds']['2']['sets']} | 0.0% |" in rows["| 2"]
+    assert main(["rescore", str(tmp_path / "absent.npz"), "--data", str(data)]) == 2
+    assert "rescore: " in capsys.readouterr().err
+    with pytest.raises(ValueError, match="not counting parameters: smoothing"):
+        rescore(tmp_path / "labels.npz", data, counting={"smoothing": 1.0})
+    (data / "2017-04-22_15-51-42_individual-2.csv").unlink()
+    with pytest.raises(ValueError, match="does not hold the labelled recordings"):
+        rescore(tmp_path / "labels.npz", data)
