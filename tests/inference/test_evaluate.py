@@ -6,6 +6,7 @@ import pytest
 
 from inference.__main__ import main
 from inference.evaluate import (
+    combine_folds,
     errors_near_boundaries,
     learn_counting_params_for,
     markdown,
@@ -77,3 +78,21 @@ def test_rescore_counts_saved_probabilities_again_and_checks_the_data(exermote_f
     (data / "2017-04-22_15-51-42_individual-2.csv").unlink()
     with pytest.raises(ValueError, match="does not hold the labelled recordings"):
         rescore(tmp_path / "labels.npz", data)
+
+
+def test_combine_folds_pools_sets_frames_and_rest_instead_of_averaging():
+    def fold(rows, phantom, rest_s, c4, near):
+        out = summarise(rows, phantom=phantom, rest_s=rest_s, correct7=0, correct4=int(np.trace(c4)), frames=0)
+        out.update(confusion_7=c4.tolist(), confusion_4=c4.tolist(), set_rows=rows)
+        out["frame_errors_4_near_boundary"] = near
+        return out
+
+    small = fold([{"true": 5, "pred": 5}], 1, 1800.0, np.array([[90, 10], [0, 0]]), 1.0)
+    large = fold([{"true": 8, "pred": 6}] * 3, 0, 5400.0, np.array([[880, 0], [20, 100]]), 0.5)
+    overall = combine_folds({"1": small, "2": large})
+    assert overall["sets"] == 4
+    assert overall["sets_exact"] == 0.25
+    assert overall["count_mae"] == 1.5
+    assert overall["frame_accuracy_4"] == (90 + 980) / 1100
+    assert overall["phantom_reps_per_rest_hour"] == 0.5
+    assert overall["frame_errors_4_near_boundary"] == (10 * 1.0 + 20 * 0.5) / 30
