@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import zipfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -237,15 +238,20 @@ def rescore(path: Path, data_dir: Path = DEFAULT_DATA_DIR, *, counting: dict | N
         A report shaped like :func:`loso`'s, ``method`` ``loso-rescored``.
 
     Raises:
-        ValueError: ``data_dir`` does not hold the recordings whose labels were saved, or
-            ``counting`` names a field that is not a counting parameter.
+        OSError: ``path`` cannot be read.
+        ValueError: ``path`` is not such a file, ``data_dir`` does not hold the recordings
+            whose labels were saved, or ``counting`` names a field that is not a counting
+            parameter.
     """
-    with np.load(path) as saved:
-        meta = json.loads(str(saved["meta"]))
-        n = len(meta["recordings"])
-        probabilities = [saved[f"probabilities_{i}"] for i in range(n)]
-        saved_y = [saved[f"y_{i}"] for i in range(n)]
-    hp = Hyperparameters.from_dict(meta["hyperparameters"])
+    try:
+        with np.load(path) as saved:
+            meta = json.loads(str(saved["meta"]))
+            n = len(meta["recordings"])
+            probabilities = [saved[f"probabilities_{i}"] for i in range(n)]
+            saved_y = [saved[f"y_{i}"] for i in range(n)]
+        hp = Hyperparameters.from_dict(meta["hyperparameters"])
+    except (KeyError, TypeError, ValueError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{path} was not written by --save-probabilities of this version ({exc})") from exc
     prepared = [prepare(r, hp) for r in load_exermote(data_dir)]
     ordered = [p for s in sorted({p.subject for p in prepared}) for p in prepared if p.subject == s]
     if len(ordered) != n or not all(np.array_equal(p.y, y) for p, y in zip(ordered, saved_y, strict=True)):

@@ -75,6 +75,9 @@ def test_rescore_counts_saved_probabilities_again_and_checks_the_data(exermote_f
     assert "rescore: " in capsys.readouterr().err
     with pytest.raises(ValueError, match="not counting parameters: smoothing"):
         rescore(tmp_path / "labels.npz", data, counting={"smoothing": 1.0})
+    (tmp_path / "notes.npz").write_text("not an archive")
+    with pytest.raises(ValueError, match="was not written by --save-probabilities"):
+        rescore(tmp_path / "notes.npz", data)
     (data / "2017-04-22_15-51-42_individual-2.csv").unlink()
     with pytest.raises(ValueError, match="does not hold the labelled recordings"):
         rescore(tmp_path / "labels.npz", data)
