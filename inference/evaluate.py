@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import zipfile
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -174,6 +174,11 @@ def combine_folds(folds: dict[str, dict]) -> dict:
     return overall
 
 
+def by_subject(prepared: list[Prepared]) -> dict[str, list[Prepared]]:
+    """Recordings per athlete, athletes sorted: the LOSO folds and their held-out order."""
+    return {s: [p for p in prepared if p.subject == s] for s in sorted({p.subject for p in prepared})}
+
+
 def loso(
     data_dir: Path = DEFAULT_DATA_DIR, hp: Hyperparameters | None = None, *, verbose: int = 0, keep: list | None = None
 ) -> dict:
@@ -185,11 +190,9 @@ def loso(
     hp = hp or Hyperparameters()
     recordings = load_exermote(data_dir)
     prepared = [prepare(r, hp) for r in recordings]
-    subjects = sorted({p.subject for p in prepared})
     folds = {}
-    for subject in subjects:
+    for subject, test_set in by_subject(prepared).items():
         train_set = [p for p in prepared if p.subject != subject]
-        test_set = [p for p in prepared if p.subject == subject]
         network, scaler, params = fit(train_set, hp, verbose=verbose)
         model = PhaseModel(network=network, metadata=_meta(hp), checksum="")
         kept: list = []
@@ -253,10 +256,10 @@ def rescore(path: Path, data_dir: Path = DEFAULT_DATA_DIR, *, counting: dict | N
     except (KeyError, TypeError, ValueError, zipfile.BadZipFile) as exc:
         raise ValueError(f"{path} was not written by --save-probabilities of this version ({exc})") from exc
     prepared = [prepare(r, hp) for r in load_exermote(data_dir)]
-    ordered = [p for s in sorted({p.subject for p in prepared}) for p in prepared if p.subject == s]
+    ordered = [p for test in by_subject(prepared).values() for p in test]
     if len(ordered) != n or not all(np.array_equal(p.y, y) for p, y in zip(ordered, saved_y, strict=True)):
         raise ValueError(f"{data_dir} does not hold the labelled recordings whose probabilities {path} saved")
-    unknown = set(counting or {}) - set(CountingParams.__dataclass_fields__)
+    unknown = set(counting or {}) - {f.name for f in fields(CountingParams)}
     if unknown:
         raise ValueError(f"not counting parameters: {', '.join(sorted(unknown))}")
     folds = {}
