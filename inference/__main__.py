@@ -64,7 +64,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
         evaluation = headline(report)
         if args.save_probabilities:
             save_heldout(Path(args.save_probabilities), report, kept)
-    meta = train(Path(args.data), Path(args.out) if args.out else None, hp, evaluation=evaluation, verbose=args.verbose)
+    # the break weight best on every athlete's held-out probabilities; 1 without LOSO
+    counting = {"break_weight": evaluation["overall"]["break_weight"]} if evaluation else {}
+    meta = train(
+        Path(args.data),
+        Path(args.out) if args.out else None,
+        hp,
+        evaluation=evaluation,
+        counting=counting,
+        verbose=args.verbose,
+    )
     print(json.dumps({"version": meta["version"], "evaluation": meta["evaluation"].get("overall")}))
     return 0
 
@@ -104,7 +113,12 @@ def _cmd_rescore(args: argparse.Namespace) -> int:
 
     overrides = {
         k: v
-        for k, v in (("cycle_match", args.cycle_match), ("smoothing_s", args.smoothing), ("decoder", args.decoder))
+        for k, v in (
+            ("cycle_match", args.cycle_match),
+            ("smoothing_s", args.smoothing),
+            ("decoder", args.decoder),
+            ("break_weight", args.break_weight),
+        )
         if v is not None
     }
     try:
@@ -188,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     rescore.add_argument("--cycle-match", dest="cycle_match", type=float, default=None, help="override (0: off)")
     rescore.add_argument("--smoothing", type=float, default=None, help="override the smoothing width (s)")
     rescore.add_argument("--decoder", choices=("viterbi", "argmax"), default=None, help="override the decoder")
+    rescore.add_argument(
+        "--break-weight", dest="break_weight", type=float, default=None, help="one for every fold (default: chosen)"
+    )
     rescore.set_defaults(func=_cmd_rescore)
 
     peaks = sub.add_parser("evaluate-peaks", help="evaluate the peak counter on the CaRa recordings")

@@ -36,6 +36,9 @@ class CountingParams:
         decoder: ``viterbi`` (:func:`decode_phases`) or ``argmax`` (per-sample).
         cycle_match: least correlation (0-1) of a cycle with its set's cycles for it to be
             added to the set (:func:`inference.cycles.extend_sets`); 0 turns that off.
+        break_weight: factor on the ``break`` probability before decoding; above 1 a sample
+            needs clearer movement to count as a repetition phase. Chosen on held-out
+            athletes (:func:`inference.evaluate.score_heldout`); 1 leaves it alone.
     """
 
     min_run_s: dict[str, float] = field(default_factory=dict)
@@ -43,6 +46,11 @@ class CountingParams:
     smoothing_s: float = 0.5
     decoder: str = "viterbi"
     cycle_match: float = 0.0
+    break_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.break_weight > 0:
+            raise ValueError(f"break_weight must be positive, not {self.break_weight}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -55,6 +63,7 @@ class CountingParams:
             smoothing_s=float(d.get("smoothing_s", 0.5)),
             decoder=str(d.get("decoder", "argmax")),
             cycle_match=float(d.get("cycle_match", 0.0)),
+            break_weight=float(d.get("break_weight", 1.0)),
         )
 
 
@@ -229,8 +238,13 @@ def _split(label: str) -> tuple[str | None, str | None]:
 def phases_from_probabilities(
     probs: np.ndarray, labels: Sequence[str], rate_hz: float, params: CountingParams
 ) -> np.ndarray:
-    """Smooth (n, k) probabilities and decode them into (n,) phase indices."""
+    """Smooth (n, k) probabilities, weight ``break`` by ``params.break_weight`` and decode
+    them into (n,) phase indices."""
     smoothed = smooth_probabilities(probs, rate_hz, params.smoothing_s)
+    if params.break_weight != 1.0 and BREAK in labels:
+        smoothed = smoothed.copy()
+        smoothed[:, list(labels).index(BREAK)] *= params.break_weight
+        smoothed /= smoothed.sum(axis=1, keepdims=True)
     if params.decoder == "viterbi":
         return decode_phases(smoothed, labels, rate_hz, params)
     return smoothed.argmax(axis=1)

@@ -9,7 +9,9 @@ compare with the labels. Figures per fold and overall:
   per hour of rest.
 
 A predicted repetition belongs to a true set when its centre lies inside the set's
-time span widened by ``SET_TOLERANCE_S``.
+time span widened by ``SET_TOLERANCE_S``. The one counting parameter not learned from
+labels, the break weight, is chosen for each fold on the other folds' held-out
+probabilities (:func:`score_heldout`).
 """
 
 from __future__ import annotations
@@ -184,26 +186,93 @@ def loso(
 ) -> dict:
     """Leave-one-subject-out over the athletes in ``data_dir``. Returns the report dict.
 
+    Every fold's network is trained first; the folds are then counted by
+    :func:`score_heldout`, which picks each fold's break weight on the other folds.
     ``keep``, when given, receives ``(prepared, probabilities, counting_params)`` for every
-    held-out recording.
+    held-out recording, with the break weight its fold was counted with.
     """
     hp = hp or Hyperparameters()
     recordings = load_exermote(data_dir)
     prepared = [prepare(r, hp) for r in recordings]
-    folds = {}
+    heldout = {}
     for subject, test_set in by_subject(prepared).items():
         train_set = [p for p in prepared if p.subject != subject]
         network, scaler, params = fit(train_set, hp, verbose=verbose)
         model = PhaseModel(network=network, metadata=_meta(hp), checksum="")
-        kept: list = []
-        fold = evaluate_fold(model, test_set, scaler, params, keep=kept)
+        heldout[subject] = (test_set, [predict_prepared(model, p, scaler) for p in test_set], params)
+    folds, overall = score_heldout(heldout, hp, hp.break_weights)
+    for subject, (test_set, probabilities, params) in heldout.items():
         if keep is not None:
-            keep += [(p, probs, params) for p, probs in kept]
-        fold["sessions"] = len(test_set)
-        folds[subject] = fold
-        log.info("fold %s: %s", subject, json.dumps({k: v for k, v in fold.items() if not isinstance(v, list)}))
-    overall = combine_folds(folds)
+            weighted = replace(params, break_weight=folds[subject]["break_weight"])
+            keep += [(p, probs, weighted) for p, probs in zip(test_set, probabilities, strict=True)]
+        figures = {k: v for k, v in folds[subject].items() if not isinstance(v, list)}
+        log.info("fold %s: %s", subject, json.dumps(figures))
     return {"method": "loso", "hyperparameters": hp.to_dict(), "folds": folds, "overall": overall}
+
+
+def count_errors(fold: dict) -> tuple[int, int]:
+    """``(count errors, 4-class frame errors)`` of a :func:`score_fold` result; count errors
+    are ``|counted - true|`` summed over its sets plus its phantom repetitions."""
+    counts = sum(abs(r["pred"] - r["true"]) for r in fold["set_rows"]) + fold["phantom_reps"]
+    return int(counts), int(np.sum(fold["confusion_4"]) - np.trace(fold["confusion_4"]))
+
+
+def choose_break_weight(scored: dict[float, list[dict]]) -> float:
+    """The break weight whose folds have the fewest count errors, then the fewest 4-class
+    frame errors, then the one nearest 1 (:func:`count_errors`, pooled over the folds).
+
+    Args:
+        scored: per candidate weight, :func:`score_fold` results of the folds to choose on.
+    """
+
+    def cost(weight: float) -> tuple[int, int, float]:
+        totals = [count_errors(f) for f in scored[weight]]
+        return sum(t[0] for t in totals), sum(t[1] for t in totals), abs(weight - 1.0)
+
+    return min(scored, key=cost)
+
+
+def score_heldout(
+    heldout: dict[str, tuple[list[Prepared], list[np.ndarray], CountingParams]],
+    hp: Hyperparameters,
+    break_weights: tuple[float, ...] = (),
+) -> tuple[dict[str, dict], dict]:
+    """Count every fold's held-out probabilities; each fold's break weight is chosen on the others.
+
+    The held-out athlete's labels never choose its own weight: fold ``s`` is counted with
+    the weight that :func:`choose_break_weight` finds best on the other folds' held-out
+    probabilities (out-of-fold calibration of a decision threshold).
+
+    Args:
+        heldout: per held-out athlete, its prepared recordings, their (m, len(hp.labels))
+            phase probabilities and the counting parameters learned on its training athletes.
+        hp: gives the labels, sample rate and channels.
+        break_weights: the candidates; ``()`` counts with 1.
+
+    Returns:
+        ``(folds, overall)``: per athlete the :func:`score_fold` result with its
+        ``break_weight``, and :func:`combine_folds` of them with ``break_weight``, the
+        weight best on all folds (what a model trained on every athlete ships with).
+    """
+    weights = tuple(break_weights) or (1.0,)
+    scored = {
+        subject: {
+            w: score_fold(
+                test, probabilities, hp.labels, hp.sample_rate_hz,
+                params=replace(params, break_weight=w), channels=hp.channels,
+            )
+            for w in weights
+        }
+        for subject, (test, probabilities, params) in heldout.items()
+    }  # fmt: skip
+    folds = {}
+    for subject, by_weight in scored.items():
+        others = [s for s in scored if s != subject]
+        w = choose_break_weight({w: [scored[s][w] for s in others] for w in weights})
+        folds[subject] = {**by_weight[w], "break_weight": w, "sessions": len(heldout[subject][0])}
+    overall = combine_folds(folds)
+    overall["break_weight"] = choose_break_weight({w: [scored[s][w] for s in scored] for w in weights})
+    return folds, overall
 
 
 def save_heldout(path: Path, report: dict, kept: list) -> None:
@@ -236,6 +305,8 @@ def rescore(path: Path, data_dir: Path = DEFAULT_DATA_DIR, *, counting: dict | N
         path: ``.npz`` written by :func:`save_heldout`.
         data_dir: the Exermote recordings the probabilities were computed on.
         counting: counting parameters to override in every fold, e.g. ``{"cycle_match": 0.0}``.
+            Without ``break_weight`` each fold's weight is chosen again on the other folds
+            (:func:`score_heldout`) from the saved hyperparameters' candidates.
 
     Returns:
         A report shaped like :func:`loso`'s, ``method`` ``loso-rescored``.
@@ -262,22 +333,20 @@ def rescore(path: Path, data_dir: Path = DEFAULT_DATA_DIR, *, counting: dict | N
     unknown = set(counting or {}) - {f.name for f in fields(CountingParams)}
     if unknown:
         raise ValueError(f"not counting parameters: {', '.join(sorted(unknown))}")
-    folds = {}
+    overrides = dict(counting or {})
+    weights = (overrides.pop("break_weight"),) if "break_weight" in overrides else hp.break_weights
+    heldout = {}
     for subject in dict.fromkeys(r["subject"] for r in meta["recordings"]):
         idx = [i for i, r in enumerate(meta["recordings"]) if r["subject"] == subject]
-        params = replace(CountingParams.from_dict(meta["recordings"][idx[0]]["counting"]), **(counting or {}))
-        test = [ordered[i] for i in idx]
-        fold = score_fold(
-            test, [probabilities[i] for i in idx], hp.labels, hp.sample_rate_hz, params=params, channels=hp.channels
-        )
-        fold["sessions"] = len(idx)
-        folds[subject] = fold
+        params = replace(CountingParams.from_dict(meta["recordings"][idx[0]]["counting"]), **overrides)
+        heldout[subject] = ([ordered[i] for i in idx], [probabilities[i] for i in idx], params)
+    folds, overall = score_heldout(heldout, hp, weights)
     return {
         "method": "loso-rescored",
         "hyperparameters": hp.to_dict(),
         "counting": counting or {},
         "folds": folds,
-        "overall": combine_folds(folds),
+        "overall": overall,
     }
 
 
@@ -300,6 +369,7 @@ def headline(report: dict) -> dict:
     keys = (
         "frame_accuracy_7", "frame_accuracy_4", "sets", "sets_exact", "sets_within_1", "count_mae",
         "missed_sets", "phantom_reps", "rest_hours", "phantom_reps_per_rest_hour", "frame_errors_4_near_boundary",
+        "break_weight",
     )  # fmt: skip
     pick = lambda d: {k: d[k] for k in keys if k in d}  # noqa: E731
     return {
@@ -323,6 +393,12 @@ def markdown(report: dict) -> str:
             f"| {name} | {pct(f['frame_accuracy_7'])} | {pct(f['frame_accuracy_4'])} | {f['sets']} | "
             f"{f['sets_exact']:.1%} | {f['sets_within_1']:.1%} | {f['count_mae']:.2f} | {f['missed_sets']} | "
             f"{f['phantom_reps']} ({f['phantom_reps_per_rest_hour']:.1f}/h rest) |"
+        )
+    if "break_weight" in report["overall"]:
+        chosen = ", ".join(f"athlete {name} x{f['break_weight']:g}" for name, f in report["folds"].items())
+        lines.append(
+            f"\nBreak weight, chosen on the other athletes: {chosen}; on all of them (a model trained on "
+            f"every athlete): x{report['overall']['break_weight']:g}."
         )
     near = report["overall"].get("frame_errors_4_near_boundary")
     if near is not None:

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from inference.counting import CountingParams
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 METADATA_ENTRY = "inference_metadata.json"
@@ -239,6 +241,10 @@ def load_model(path: str | Path) -> PhaseModel:
     missing = [k for k in REQUIRED_METADATA if k not in metadata]
     if missing:
         raise ModelFileError(f"model metadata lacks {', '.join(missing)}")
+    try:
+        CountingParams.from_dict(metadata["counting"])
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"model metadata counting: {exc}") from exc
     try:
         network = keras.saving.load_model(path, compile=False)
     except Exception as exc:  # keras raises many types for a broken archive

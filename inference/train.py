@@ -82,6 +82,10 @@ class Hyperparameters:
     # (inference.cycles; 0: off). Chosen on the labels of all four athletes: extending every
     # complete labelled set adds repetitions in rest at 0.88 (athlete 1) and none from 0.89.
     cycle_match: float = 0.9
+    # Counting: candidate factors on the break probability (CountingParams.break_weight). Each
+    # LOSO fold takes the one that counts best on the other athletes' held-out probabilities,
+    # the shipped model the one best on all four (inference.evaluate.score_heldout); () is 1.
+    break_weights: tuple[float, ...] = tuple(round(0.5 + 0.05 * i, 2) for i in range(31))
     labels: tuple[str, ...] = field(default=PHASE_LABELS)
 
     @property
@@ -94,6 +98,7 @@ class Hyperparameters:
         d["channels"] = list(self.channels)
         d["derived_channels"] = list(self.derived_channels)
         d["labels"] = list(self.labels)
+        d["break_weights"] = list(self.break_weights)
         return d
 
     @classmethod
@@ -339,11 +344,13 @@ def train(
     hp: Hyperparameters | None = None,
     *,
     evaluation: dict | None = None,
+    counting: dict | None = None,
     verbose: int = 0,
 ) -> dict:
     """Train on every recording in ``data_dir`` and save the model file with its metadata.
 
-    Returns the metadata written.
+    ``counting`` overrides counting parameters learned from the labels, e.g. the
+    ``break_weight`` chosen by LOSO. Returns the metadata written.
     """
     from inference.model import DEFAULT_MODEL_PATH
 
@@ -351,6 +358,7 @@ def train(
     recordings = load_exermote(data_dir)
     prepared = [prepare(r, hp) for r in recordings]
     network, scaler, params = fit(prepared, hp, verbose=verbose)
+    params = replace(params, **(counting or {}))
     subjects = sorted({str(r.subject) for r in recordings})
     metadata = build_metadata(
         hp, scaler=scaler, params=params, digest=data_digest(data_dir), subjects=subjects, evaluation=evaluation

@@ -187,3 +187,26 @@ def test_two_repetitions_of_another_exercise_at_an_edge_are_kept():
     squat, sit_up = rep(), rep(F2, S2)
     sets = count_phases(seq((B, 20), *squat, *squat, *squat, *sit_up, *sit_up), LABELS, RATE, PARAMS)
     assert sum(s.reps for s in sets) == 5
+
+
+def test_break_weight_drops_a_hesitant_repetition_and_keeps_a_clear_one():
+    from dataclasses import replace
+
+    from inference.counting import count_probabilities
+
+    probs = np.full((120, 5), 0.01)
+    probs[:, B] = 0.96
+    for start, share in ((20, 0.9), (70, 0.55)):  # a clear squat, then a hesitant one
+        probs[start : start + 16, B] = 1 - share
+        probs[start : start + 8, F] = share
+        probs[start + 8 : start + 16, S] = share
+    probs /= probs.sum(axis=1, keepdims=True)
+    as_is = replace(PARAMS, smoothing_s=0.0)
+    counted = {
+        weight: [s.reps for s in count_probabilities(probs, LABELS, RATE, replace(as_is, break_weight=weight))[1]]
+        for weight in (1.0, 1.5)
+    }
+    assert counted == {1.0: [2], 1.5: [1]}
+    assert CountingParams.from_dict({"set_gap_s": 5.0}).break_weight == 1.0  # metadata from before the weight
+    with pytest.raises(ValueError, match="break_weight must be positive"):
+        replace(PARAMS, break_weight=0.0)

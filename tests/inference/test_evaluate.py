@@ -5,16 +5,19 @@ import numpy as np
 import pytest
 
 from inference.__main__ import main
+from inference.counting import CountingParams
 from inference.evaluate import (
+    choose_break_weight,
     combine_folds,
     errors_near_boundaries,
     learn_counting_params_for,
     markdown,
     rescore,
     save_heldout,
+    score_heldout,
     summarise,
 )
-from inference.train import Hyperparameters, load_exermote, prepare
+from inference.train import Hyperparameters, Prepared, load_exermote, prepare
 
 
 def test_errors_near_boundaries_tells_timing_errors_from_wrong_classes():
@@ -99,3 +102,63 @@ def test_combine_folds_pools_sets_frames_and_rest_instead_of_averaging():
     assert overall["frame_accuracy_4"] == (90 + 980) / 1100
     assert overall["phantom_reps_per_rest_hour"] == 0.5
     assert overall["frame_errors_4_near_boundary"] == (10 * 1.0 + 20 * 0.5) / 30
+
+
+def _squats(hp: Hyperparameters, exercise_share: float, *, phantom: bool) -> tuple[Prepared, np.ndarray]:
+    """10 s of rest, three squats (0.8 + 0.8 s, 1 s pauses), 10 s of rest; probabilities give each
+    squat sample ``exercise_share`` against break and, with ``phantom``, a squat-like dip in rest."""
+    first, second, rest = (hp.labels.index(n) for n in ("squat.first_half", "squat.second_half", "break"))
+    y = np.full(100 + 3 * 26 + 100, rest)
+    for start in range(100, 178, 26):
+        y[start : start + 8], y[start + 8 : start + 16] = first, second
+    set_break = np.ones(len(y), bool)
+    set_break[100:178] = False
+    probs = np.full((len(y), len(hp.labels)), 0.01)
+    probs[:, rest] = 0.95
+    squat = np.isin(y, (first, second))
+    probs[squat, rest], probs[squat, y[squat]] = 1 - exercise_share, exercise_share
+    if phantom:  # 5 s after the set: the network is torn, and leans to a squat
+        probs[228:244, rest] = 0.4
+        probs[228:236, first], probs[236:244, second] = 0.55, 0.55
+    probs /= probs.sum(axis=1, keepdims=True)
+    names = np.array(hp.labels)[y]
+    x = np.zeros((len(y), len(hp.channels)), np.float32)
+    return Prepared(x=x, y=y, labels=names, set_break=set_break, subject=None), probs
+
+
+def test_each_fold_is_counted_with_the_break_weight_the_other_folds_choose():
+    hp = Hyperparameters()
+    params = CountingParams(min_run_s=dict.fromkeys(hp.labels, 0.3), set_gap_s=3.0, smoothing_s=0.0)
+    # Athlete 1's squats are faint; athletes 2 and 3 move clearly but make one squat-like dip each.
+    recordings = {"1": _squats(hp, 0.52, phantom=False), "2": _squats(hp, 0.9, phantom=True)}
+    recordings["3"] = recordings["2"]
+    heldout = {s: ([p], [probs], params) for s, (p, probs) in recordings.items()}
+
+    folds, overall = score_heldout(heldout, hp, (1.0, 1.5))
+
+    # 1.5 removes athletes 2 and 3's dips, so athlete 1 is counted with it although it
+    # loses all three of athlete 1's squats: athlete 1's own labels did not choose.
+    assert folds["1"]["break_weight"] == 1.5
+    assert folds["1"]["set_rows"] == [{"exercise": "squat", "true": 3, "pred": 0, "start_s": 10.0}]
+    # For athlete 2, athletes 1 and 3 disagree: 1.5 costs three squats, 1.0 one dip.
+    assert folds["2"]["break_weight"] == 1.0
+    assert folds["2"]["phantom_reps"] == 1
+    assert folds["2"]["sets_exact"] == 1.0
+    assert overall["break_weight"] == 1.0  # on all three: 2 dips at 1.0 against 3 squats at 1.5
+    assert overall["missed_sets"] == 1
+    assert score_heldout(heldout, hp)[0]["1"]["break_weight"] == 1.0  # no candidates: as the network says
+
+
+def test_choose_break_weight_puts_counts_before_frames_and_then_stays_near_one():
+    def fold(errors, phantom, frame_errors):
+        return {
+            "set_rows": [{"true": 10, "pred": 10 + errors}],
+            "phantom_reps": phantom,
+            "confusion_4": [[100, frame_errors], [0, 100]],
+        }
+
+    assert choose_break_weight({1.0: [fold(1, 0, 5)], 1.2: [fold(0, 0, 50)], 0.8: [fold(0, 1, 0)]}) == 1.2
+    assert choose_break_weight({1.0: [fold(0, 0, 9)], 0.8: [fold(0, 0, 8)], 1.1: [fold(0, 0, 8)]}) == 1.1
+    assert choose_break_weight({1.3: [fold(0, 0, 8)], 1.0: [fold(0, 0, 8)], 0.8: [fold(0, 0, 8)]}) == 1.0
+    pooled = {1.0: [fold(2, 0, 0), fold(0, 0, 0)], 1.5: [fold(0, 1, 0), fold(0, 0, 0)]}
+    assert choose_break_weight(pooled) == 1.5

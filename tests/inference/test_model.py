@@ -58,6 +58,15 @@ def test_metadata_that_disagrees_with_the_network_is_refused(tmp_path):
         load_model(path)
 
 
+def test_counting_parameters_the_state_machine_cannot_use_are_refused(tmp_path):
+    path, _ = tiny_model(tmp_path, counting={**CountingParams().to_dict(), "break_weight": 0.0})
+    with pytest.raises(ModelFileError, match="counting: break_weight must be positive"):
+        load_model(path)
+    path, _ = tiny_model(tmp_path, counting="viterbi")
+    with pytest.raises(ModelFileError, match="counting"):
+        load_model(path)
+
+
 def test_truncated_or_foreign_files_are_refused(tmp_path):
     path, _ = tiny_model(tmp_path)
     data = path.read_bytes()
