@@ -397,8 +397,8 @@ def markdown(report: dict) -> str:
     if "break_weight" in report["overall"]:
         chosen = ", ".join(f"athlete {name} x{f['break_weight']:g}" for name, f in report["folds"].items())
         lines.append(
-            f"\nBreak weight, chosen on the other athletes: {chosen}; on all of them (a model trained on "
-            f"every athlete): x{report['overall']['break_weight']:g}."
+            f"\nBreak weight per held-out athlete: {chosen}; for a model trained on every athlete: "
+            f"x{report['overall']['break_weight']:g}."
         )
     near = report["overall"].get("frame_errors_4_near_boundary")
     if near is not None:

@@ -76,6 +76,8 @@ def test_rescore_counts_saved_probabilities_again_and_checks_the_data(exermote_f
     assert f"| {missed['folds']['2']['sets']} | 0.0% |" in rows["| 2"]
     assert main(["rescore", str(tmp_path / "absent.npz"), "--data", str(data)]) == 2
     assert "rescore: " in capsys.readouterr().err
+    assert main(["rescore", str(tmp_path / "rest.npz"), "--data", str(data), "--break-weight", "0"]) == 2
+    assert "break_weight must be positive" in capsys.readouterr().err
     with pytest.raises(ValueError, match="not counting parameters: smoothing"):
         rescore(tmp_path / "labels.npz", data, counting={"smoothing": 1.0})
     (tmp_path / "notes.npz").write_text("not an archive")
