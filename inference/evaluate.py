@@ -96,16 +96,9 @@ def predict_prepared(model: PhaseModel, p: Prepared, scaler) -> np.ndarray:
     return model.phase_probabilities(scaler.transform(derive_channels(p.x, model.channels, model.derived_channels)))
 
 
-def evaluate_fold(
-    model: PhaseModel, test: list[Prepared], scaler, params: CountingParams, *, keep: list | None = None
-) -> dict:
-    """Score one trained model on held-out prepared recordings.
-
-    ``keep``, when given, receives ``(prepared, probabilities)`` per recording (for plots).
-    """
+def evaluate_fold(model: PhaseModel, test: list[Prepared], scaler, params: CountingParams) -> dict:
+    """Score one trained model on held-out prepared recordings (:func:`score_fold`)."""
     probabilities = [predict_prepared(model, p, scaler) for p in test]
-    if keep is not None:
-        keep += list(zip(test, probabilities, strict=True))
     rate = float(model.metadata["sample_rate_hz"])
     return score_fold(test, probabilities, model.labels, rate, params=params, channels=model.channels)
 
