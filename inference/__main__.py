@@ -91,6 +91,7 @@ def _examples(kept: list) -> list:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from inference.evaluate import loso, loso_baseline, markdown, save_heldout
     from inference.report import write_report
+    from inference.self_training import SelfTraining
 
     if args.baseline:
         report = loso_baseline(Path(args.data), epochs=args.epochs or 20, seed=args.seed or 0)
@@ -99,7 +100,16 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         Path(args.report or "reports/baseline.json").write_text(json.dumps(report, indent=1))
         return 0
     kept: list = []
-    report = loso(Path(args.data), _hp_from_args(args), verbose=args.verbose, keep=kept)
+    try:
+        adapting = SelfTraining(rounds=args.self_train, scope=args.self_train_scope, anchored=not args.unanchored)
+    except ValueError as exc:
+        print(f"evaluate: {exc}", file=sys.stderr)
+        return 2
+    hp = _hp_from_args(args)
+    if adapting.rounds and hp.architecture != "sequence":
+        print("evaluate: --self-train needs the sequence architecture", file=sys.stderr)
+        return 2
+    report = loso(Path(args.data), hp, verbose=args.verbose, keep=kept, self_training=adapting)
     print(markdown(report))
     if args.report:
         write_report(report, Path(args.report), examples=_examples(kept))
@@ -195,6 +205,17 @@ def main(argv: list[str] | None = None) -> int:
         else:
             p.add_argument("--report", default=None, help="write a Markdown report with figures here")
             p.add_argument("--baseline", action="store_true", help="the original app's method on the same folds")
+            p.add_argument(
+                "--self-train", dest="self_train", type=int, default=0, metavar="ROUNDS",
+                help="then adapt each fold's networks to the held-out athlete on its decoded phases, ROUNDS times",
+            )  # fmt: skip
+            p.add_argument(
+                "--self-train-scope", dest="self_train_scope", choices=("athlete", "session"), default="athlete",
+                help="adapt on all of the athlete's sessions together, or on each session alone",
+            )  # fmt: skip
+            p.add_argument(
+                "--unanchored", action="store_true", help="self-train without the labelled training athletes"
+            )
 
     rescore = sub.add_parser("rescore", help="count saved LOSO held-out probabilities again, without training")
     rescore.add_argument("path", metavar="NPZ", help="written by train/evaluate --save-probabilities")

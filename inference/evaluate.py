@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import zipfile
-from dataclasses import fields, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ from inference.counting import CountingParams, count_probabilities, true_sets
 from inference.cycles import gravity_columns
 from inference.model import PhaseModel
 from inference.preprocessing import derive_channels, windows
+from inference.self_training import SelfTraining, self_train
 from inference.train import DEFAULT_DATA_DIR, Hyperparameters, Prepared, fit, load_exermote, prepare
 
 log = logging.getLogger(__name__)
@@ -175,7 +176,12 @@ def by_subject(prepared: list[Prepared]) -> dict[str, list[Prepared]]:
 
 
 def loso(
-    data_dir: Path = DEFAULT_DATA_DIR, hp: Hyperparameters | None = None, *, verbose: int = 0, keep: list | None = None
+    data_dir: Path = DEFAULT_DATA_DIR,
+    hp: Hyperparameters | None = None,
+    *,
+    verbose: int = 0,
+    keep: list | None = None,
+    self_training: SelfTraining | None = None,
 ) -> dict:
     """Leave-one-subject-out over the athletes in ``data_dir``. Returns the report dict.
 
@@ -183,24 +189,41 @@ def loso(
     :func:`score_heldout`, which picks each fold's break weight on the other folds.
     ``keep``, when given, receives ``(prepared, probabilities, counting_params)`` for every
     held-out recording, with the break weight its fold was counted with.
+    With ``self_training`` (rounds > 0) each fold's networks are then adapted to the held-out
+    recordings without their labels (:func:`inference.self_training.self_train`, pseudo-labels
+    decoded with the fold's break weight) and every fold is counted again; the report's
+    ``self_training`` gives the settings and the overall figures before adapting.
     """
     hp = hp or Hyperparameters()
+    adapting = self_training is not None and self_training.rounds > 0
     recordings = load_exermote(data_dir)
     prepared = [prepare(r, hp) for r in recordings]
-    heldout = {}
+    heldout, fitted = {}, {}
     for subject, test_set in by_subject(prepared).items():
         train_set = [p for p in prepared if p.subject != subject]
         network, scaler, params = fit(train_set, hp, verbose=verbose)
         model = PhaseModel(network=network, metadata=_meta(hp), checksum="")
         heldout[subject] = (test_set, [predict_prepared(model, p, scaler) for p in test_set], params)
+        if adapting:
+            fitted[subject] = (model, scaler, train_set)
     folds, overall = score_heldout(heldout, hp, hp.break_weights)
+    extra = {}
+    if adapting:
+        before = {k: v for k, v in overall.items() if not isinstance(v, list)}
+        for subject, (test_set, _, params) in heldout.items():
+            model, scaler, train_set = fitted[subject]
+            labelling = replace(params, break_weight=folds[subject]["break_weight"])
+            adapted = self_train(model, scaler, labelling, test=test_set, train=train_set, hp=hp, config=self_training)
+            heldout[subject] = (test_set, adapted, params)
+        folds, overall = score_heldout(heldout, hp, hp.break_weights)
+        extra = {"self_training": {**asdict(self_training), "before": before}}
     for subject, (test_set, probabilities, params) in heldout.items():
         if keep is not None:
             weighted = replace(params, break_weight=folds[subject]["break_weight"])
             keep += [(p, probs, weighted) for p, probs in zip(test_set, probabilities, strict=True)]
         figures = {k: v for k, v in folds[subject].items() if not isinstance(v, list)}
         log.info("fold %s: %s", subject, json.dumps(figures))
-    return {"method": "loso", "hyperparameters": hp.to_dict(), "folds": folds, "overall": overall}
+    return {"method": "loso", "hyperparameters": hp.to_dict(), "folds": folds, "overall": overall, **extra}
 
 
 def count_errors(fold: dict) -> tuple[int, int]:
@@ -392,6 +415,15 @@ def markdown(report: dict) -> str:
         lines.append(
             f"\nBreak weight per held-out athlete: {chosen}; for a model trained on every athlete: "
             f"x{report['overall']['break_weight']:g}."
+        )
+    adapted = report.get("self_training")
+    if adapted:
+        b = adapted["before"]
+        lines.append(
+            f"\nSelf-trained on each held-out athlete ({adapted['rounds']} rounds, scope {adapted['scope']}, "
+            f"{'with' if adapted['anchored'] else 'without'} the training athletes); before: 4-class "
+            f"{pct(b['frame_accuracy_4'])}, exact {b['sets_exact']:.1%}, +-1 {b['sets_within_1']:.1%}, "
+            f"{b['phantom_reps']} phantom reps."
         )
     near = report["overall"].get("frame_errors_4_near_boundary")
     if near is not None:

@@ -249,6 +249,20 @@ def average_networks(members: list):
     return keras.Model(inputs, outputs, name="ensemble")
 
 
+def sequence_crops(a: np.ndarray, window: int) -> np.ndarray:
+    """Training crops of a sequence model: ``window`` samples every ``window // 4`` samples;
+    (m, ...) -> (n_crops, window, ...); shorter than ``window``, one crop of all m samples."""
+    starts = np.arange(0, max(len(a) - window, 0) + 1, window // 4)
+    return np.stack([a[s : s + window] for s in starts])
+
+
+def class_weights(y: np.ndarray, n_labels: int) -> np.ndarray:
+    """(n_labels,) loss weights: the square root of each phase's rarity in label indices ``y``
+    (any shape), so rare phases count more without the full inverse-frequency swing."""
+    counts = np.bincount(np.ravel(y), minlength=n_labels).astype(float)
+    return np.sqrt(counts.sum() / (n_labels * np.maximum(counts, 1)))
+
+
 def _fit_member(prepared: list[Prepared], scaler: Scaler, hp: Hyperparameters, *, verbose: int = 0):
     """Train one network with ``hp.seed`` on ``scaler``-standardised inputs; returns the Keras model."""
     import keras
@@ -263,20 +277,16 @@ def _fit_member(prepared: list[Prepared], scaler: Scaler, hp: Hyperparameters, *
             if copy > 0:
                 x, y = time_warp(augment(x, hp.channels, rng, hp), y, hp.channels, rng, hp.augment_time_warp)
             x = scaler.transform(derive_channels(x, hp.channels, hp.derived_channels))
-            if sequence:  # crops of `window` samples every `window // 4` samples
-                starts = np.arange(0, max(len(x) - hp.window, 0) + 1, hp.window // 4)
-                xs.append(np.stack([x[s : s + hp.window] for s in starts]))
-                ys.append(np.stack([y[s : s + hp.window] for s in starts]))
+            if sequence:
+                xs.append(sequence_crops(x, hp.window))
+                ys.append(sequence_crops(y, hp.window))
             else:
                 xs.append(windows(x, hp.window, hp.label_offset, hp.train_stride))
                 ys.append(y[:: hp.train_stride])
     x_all, y_all = np.concatenate(xs), np.concatenate(ys)
     order = rng.permutation(len(y_all))
     x_all, y_all = x_all[order], y_all[order]
-    weights = np.ones(len(hp.labels))
-    if hp.class_weighting:
-        counts = np.bincount(y_all.ravel(), minlength=len(hp.labels)).astype(float)
-        weights = np.sqrt(counts.sum() / (len(counts) * np.maximum(counts, 1)))  # sqrt: soften the imbalance
+    weights = class_weights(y_all, len(hp.labels)) if hp.class_weighting else np.ones(len(hp.labels))
     if sequence:
         network = build_sequence_network(
             len(hp.input_channels), len(hp.labels), conv_filters=hp.conv_filters, lstm_units=hp.lstm_units
