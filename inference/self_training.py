@@ -23,7 +23,7 @@ from inference.counting import CountingParams, count_probabilities
 from inference.cycles import gravity_columns
 from inference.model import PhaseModel
 from inference.preprocessing import Scaler, derive_channels
-from inference.train import Hyperparameters, Prepared, augment, class_weights, sequence_crops
+from inference.train import Hyperparameters, Prepared, augment, class_weights, sequence_crops, train_network
 
 SCOPES = ("athlete", "session")
 
@@ -92,20 +92,10 @@ def fine_tune(
             x = augment(x0, hp.channels, rng, hp) if copy else x0
             xs.append(sequence_crops(scaler.transform(derive_channels(x, hp.channels, hp.derived_channels)), hp.window))
             ys.append(sequence_crops(y, hp.window))
-    x_all, y_all = np.concatenate(xs), np.concatenate(ys)
-    batch_size = max(1, hp.batch_size // 4)
-    steps = config.epochs * int(np.ceil(len(y_all) / batch_size))
-    schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps)
-    member.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy")
-    member.fit(
-        x_all,
-        y_all,
-        sample_weight=weights[y_all].astype(np.float32),
-        batch_size=batch_size,
-        epochs=config.epochs,
-        verbose=0,
-        shuffle=True,
-    )
+    train_network(
+        member, np.concatenate(xs), np.concatenate(ys), weights, epochs=config.epochs,
+        learning_rate=config.learning_rate, batch_size=max(1, hp.batch_size // 4),
+    )  # fmt: skip
 
 
 def self_train(

@@ -297,15 +297,37 @@ def _fit_member(prepared: list[Prepared], scaler: Scaler, hp: Hyperparameters, *
             hp.window, len(hp.input_channels), len(hp.labels), conv_filters=hp.conv_filters, lstm_units=hp.lstm_units
         )
         batch_size = hp.batch_size
-    steps = hp.epochs * int(np.ceil(len(y_all) / batch_size))
-    schedule = keras.optimizers.schedules.CosineDecay(hp.learning_rate, steps)
+    return train_network(
+        network, x_all, y_all, weights, epochs=hp.epochs, learning_rate=hp.learning_rate, batch_size=batch_size,
+        verbose=verbose,
+    )  # fmt: skip
+
+
+def train_network(
+    network,
+    x: np.ndarray,
+    y: np.ndarray,
+    weights: np.ndarray,
+    *,
+    epochs: int,
+    learning_rate: float,
+    batch_size: int,
+    verbose: int = 0,
+):
+    """Fit ``network`` on inputs ``x`` and phase indices ``y`` (the network's output shape
+    without the label axis), the loss weighted by ``weights`` (n_labels,) per phase: Adam with
+    a cosine-decayed learning rate over all ``epochs``, shuffled each epoch. Returns ``network``."""
+    import keras
+
+    steps = epochs * int(np.ceil(len(y) / batch_size))
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps)
     network.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy")
     network.fit(
-        x_all,
-        y_all,
-        sample_weight=weights[y_all].astype(np.float32),
+        x,
+        y,
+        sample_weight=weights[y].astype(np.float32),
         batch_size=batch_size,
-        epochs=hp.epochs,
+        epochs=epochs,
         verbose=verbose,
         shuffle=True,
     )
