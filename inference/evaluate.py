@@ -420,7 +420,8 @@ def markdown(report: dict) -> str:
     if adapted:
         b = adapted["before"]
         lines.append(
-            f"\nSelf-trained on each held-out athlete ({adapted['rounds']} rounds, scope {adapted['scope']}, "
+            f"\nSelf-trained on each held-out athlete ({adapted['rounds']} round{'s' * (adapted['rounds'] != 1)}, "
+            f"scope {adapted['scope']}, "
             f"{'with' if adapted['anchored'] else 'without'} the training athletes); before: 4-class "
             f"{pct(b['frame_accuracy_4'])}, exact {b['sets_exact']:.1%}, +-1 {b['sets_within_1']:.1%}, "
             f"{b['phantom_reps']} phantom reps."

@@ -102,6 +102,6 @@ def test_loso_reports_the_figures_before_and_after_self_training(exermote_files,
     assert set(report["folds"]) == {"1", "2"}
     assert adapted["before"]["sets"] == report["overall"]["sets"] > 5
     assert adapted["before"]["frame_accuracy_4"] != report["overall"]["frame_accuracy_4"]
-    assert "Self-trained on each held-out athlete (1 rounds, scope athlete, with the training athletes)" in markdown(
+    assert "Self-trained on each held-out athlete (1 round, scope athlete, with the training athletes)" in markdown(
         report
     )
