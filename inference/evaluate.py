@@ -27,9 +27,17 @@ import numpy as np
 from inference.counting import CountingParams, count_probabilities, true_sets
 from inference.cycles import gravity_columns
 from inference.model import PhaseModel
-from inference.preprocessing import derive_channels, windows
+from inference.preprocessing import windows
 from inference.self_training import SelfTraining, self_train
-from inference.train import DEFAULT_DATA_DIR, Hyperparameters, Prepared, fit, load_exermote, prepare
+from inference.train import (
+    DEFAULT_DATA_DIR,
+    Hyperparameters,
+    Prepared,
+    fit,
+    load_exermote,
+    predict_prepared,
+    prepare,
+)
 
 log = logging.getLogger(__name__)
 
@@ -90,11 +98,6 @@ def summarise(rows: list[dict], *, phantom: int, rest_s: float, correct7: int, c
         "rest_hours": rest_s / 3600,
         "phantom_reps_per_rest_hour": phantom / max(rest_s / 3600, 1e-9),
     }
-
-
-def predict_prepared(model: PhaseModel, p: Prepared, scaler) -> np.ndarray:
-    """(m, n_labels) phase probabilities of a prepared recording."""
-    return model.phase_probabilities(scaler.transform(derive_channels(p.x, model.channels, model.derived_channels)))
 
 
 def evaluate_fold(model: PhaseModel, test: list[Prepared], scaler, params: CountingParams) -> dict:

@@ -23,7 +23,15 @@ from inference.counting import CountingParams, count_probabilities
 from inference.cycles import gravity_columns
 from inference.model import PhaseModel
 from inference.preprocessing import Scaler, derive_channels
-from inference.train import Hyperparameters, Prepared, augment, class_weights, sequence_crops, train_network
+from inference.train import (
+    Hyperparameters,
+    Prepared,
+    augment,
+    class_weights,
+    predict_prepared,
+    sequence_crops,
+    train_network,
+)
 
 SCOPES = ("athlete", "session")
 
@@ -63,7 +71,7 @@ def pseudo_labels(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(probabilities (m, n_labels), phases (m,))`` of a recording: the model's phase
     probabilities and the phases counting decodes from them (added repetitions included)."""
-    probabilities = model.phase_probabilities(scaler.transform(derive_channels(p.x, hp.channels, hp.derived_channels)))
+    probabilities = predict_prepared(model, p, scaler)
     gravity = gravity_columns(p.x, hp.channels)
     phases, _ = count_probabilities(probabilities, hp.labels, hp.sample_rate_hz, params, gravity)
     return probabilities, phases

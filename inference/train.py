@@ -16,7 +16,7 @@ import numpy as np
 
 from inference.counting import CountingParams, learn_counting_params
 from inference.io import EXERMOTE_CHANNELS, Recording, read_recording
-from inference.model import build_network, build_sequence_network, save_model
+from inference.model import PhaseModel, build_network, build_sequence_network, save_model
 from inference.preprocessing import (
     DERIVED_CHANNELS,
     Scaler,
@@ -146,6 +146,11 @@ def prepare(recording: Recording, hp: Hyperparameters) -> Prepared:
     y = np.array([index[str(n)] for n in names], dtype=np.int64)
     set_break = np.asarray(np.interp(grid, recording.time_s, recording.annotations["set_break"].astype(float)) > 0.5)
     return Prepared(x=x, y=y, labels=names, set_break=set_break, subject=recording.subject)
+
+
+def predict_prepared(model: PhaseModel, p: Prepared, scaler: Scaler) -> np.ndarray:
+    """(m, n_labels) phase probabilities of a prepared recording."""
+    return model.phase_probabilities(scaler.transform(derive_channels(p.x, model.channels, model.derived_channels)))
 
 
 def _rotation_matrices(rng: np.random.Generator, n: int, max_deg: float) -> np.ndarray:
