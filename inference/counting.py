@@ -15,7 +15,7 @@ the phases of the repetitions it added.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -38,7 +38,7 @@ class CountingParams:
             added to the set (:func:`inference.cycles.extend_sets`); 0 turns that off.
         break_weight: factor on the ``break`` probability before decoding; above 1 a sample
             needs clearer movement to count as a repetition phase. Chosen on held-out
-            athletes (:func:`inference.evaluate.score_heldout`); 1 leaves it alone.
+            athletes (:func:`inference.lab.evaluate.score_heldout`); 1 leaves it alone.
     """
 
     min_run_s: dict[str, float] = field(default_factory=dict)
@@ -76,42 +76,6 @@ def runs(seq: Sequence | np.ndarray) -> list[tuple[object, int, int]]:
     starts = np.concatenate([[0], change])
     stops = np.concatenate([change, [arr.size]])
     return [(arr[s], int(s), int(e)) for s, e in zip(starts, stops, strict=True)]
-
-
-def learn_counting_params(
-    label_sequences: Iterable[np.ndarray],
-    set_break_masks: Iterable[np.ndarray],
-    rate_hz: float,
-    *,
-    flicker_share: float = 0.5,
-) -> CountingParams:
-    """Learn minimum phase durations and the set gap from labelled recordings.
-
-    Args:
-        label_sequences: per recording, phase names on the model's grid, shape (n,).
-        set_break_masks: per recording, bool (n,), True where the labels say rest between sets.
-        rate_hz: grid rate (Hz).
-        flicker_share: a run shorter than this share of the shortest true run of its
-            phase is flicker (0.5: half the shortest movement the athletes made).
-
-    Returns:
-        CountingParams with ``min_run_s`` per phase and ``set_gap_s`` halfway between the
-        longest pause inside a set and the shortest rest between sets (pauses measured
-        from the end of one repetition to the start of the next).
-    """
-    lengths: dict[str, list[int]] = {}
-    within, between = [], []
-    for labels, set_break in zip(label_sequences, set_break_masks, strict=True):
-        for value, start, stop in runs(labels):
-            lengths.setdefault(str(value), []).append(stop - start)
-        tagged = np.where(set_break, "set_break", labels)
-        rs = runs(tagged)
-        for i, (value, start, stop) in enumerate(rs):
-            if value in (BREAK, "set_break") and 0 < i < len(rs) - 1:
-                (within if value == BREAK else between).append((stop - start) / rate_hz)
-    min_run_s = {name: flicker_share * min(v) / rate_hz for name, v in sorted(lengths.items())}
-    set_gap = 0.5 * (max(within) + min(between)) if within and between else 6.0
-    return CountingParams(min_run_s=min_run_s, set_gap_s=float(set_gap))
 
 
 def smooth_probabilities(probs: np.ndarray, rate_hz: float, smoothing_s: float) -> np.ndarray:
@@ -387,22 +351,3 @@ def _without_one_offs(group: list[tuple[str, int, int]]) -> list[tuple[str, int,
     if len(group) >= 3 and group[0][0] != group[1][0] == group[2][0]:
         group = group[1:]
     return group
-
-
-def true_sets(labels: np.ndarray, set_break: np.ndarray, rate_hz: float) -> list[dict]:
-    """Ground-truth sets of a labelled recording (Exermote README: "Labels and ground truth").
-
-    A set is a maximal stretch between ``set_break`` samples; its count is the number of
-    first-half runs in it. Returns ``[{"exercise", "reps", "start_s", "end_s"}]``.
-    """
-    out = []
-    for is_rest, start, stop in runs(set_break):
-        if is_rest:
-            continue
-        segment = labels[start:stop]
-        firsts = [str(v) for v, _, _ in runs(segment) if str(v).endswith(".first_half")]
-        if not firsts:
-            continue
-        exercise = Counter(f.split(".")[0] for f in firsts).most_common(1)[0][0]
-        out.append({"exercise": exercise, "reps": len(firsts), "start_s": start / rate_hz, "end_s": stop / rate_hz})
-    return out

@@ -6,7 +6,7 @@ Dropout(0.2) -> Dense(n_labels, softmax), over 40-sample windows at 10 Hz; here 
 labels are phases (``break``, ``<exercise>.first_half``, ``<exercise>.second_half``)
 instead of exercises, so that repetitions can be counted from them.
 
-A model file is one ``.keras`` archive; the metadata the signal path needs (channels,
+A model file is one ``.keras`` archive; its :class:`~inference.spec.ModelSpec` (channels,
 sample rate, window, label offset, labels, scaling, counting parameters, training
 digest, hyperparameters, evaluation figures) is stored inside it as
 ``inference_metadata.json`` so that it can never be used with the wrong preprocessing.
@@ -25,17 +25,16 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.counting import CountingParams
+from inference.spec import ModelSpec, ModelSpecError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 METADATA_ENTRY = "inference_metadata.json"
+#: Largest metadata entry read from a model file (bytes, as the zip directory states it
+#: before anything is inflated); the shipped one is about 20 KB.
+MAX_METADATA_BYTES = 1 << 20
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_MODEL_PATH = MODELS_DIR / "default.keras"
-REQUIRED_METADATA = (
-    "version", "channels", "sample_rate_hz", "window", "label_offset", "labels",
-    "scaling", "angle_encoding", "counting", "training_data_digest", "hyperparameters",
-)  # fmt: skip
 
 
 class ModelFileError(ValueError):
@@ -86,10 +85,10 @@ def build_sequence_network(n_channels: int, n_labels: int, *, conv_filters: int 
 
 @dataclass
 class PhaseModel:
-    """A loaded network with its metadata. ``predict`` is the only thing workers call."""
+    """A loaded network with its specification. ``phase_probabilities`` is what workers call."""
 
     network: object
-    metadata: dict
+    spec: ModelSpec
     checksum: str
     _compiled: object = field(default=None, repr=False, compare=False)
 
@@ -103,58 +102,27 @@ class PhaseModel:
         if self._compiled is None:
             import tensorflow as tf
 
-            n_channels = len(self.input_channels)
-            time = None if self.is_sequence else int(self.metadata["window"])
+            n_channels = len(self.spec.input_channels)
+            time = None if self.spec.is_sequence else self.spec.window
             spec = tf.TensorSpec((None, time, n_channels), tf.float32)
             network = self.network
             self._compiled = tf.function(lambda x: network(x, training=False), input_signature=[spec])
         return self._compiled(np.ascontiguousarray(batch, dtype=np.float32)).numpy()
 
-    @property
-    def version(self) -> str:
-        return str(self.metadata["version"])
-
-    @property
-    def labels(self) -> tuple[str, ...]:
-        return tuple(self.metadata["labels"])
-
-    @property
-    def channels(self) -> tuple[str, ...]:
-        return tuple(self.metadata["channels"])
-
-    @property
-    def derived_channels(self) -> tuple[str, ...]:
-        """Channels computed from ``channels`` (:func:`inference.preprocessing.derive_channels`)."""
-        return tuple(self.metadata.get("derived_channels", ()))
-
-    @property
-    def input_channels(self) -> tuple[str, ...]:
-        """What the network reads, in order: ``channels`` then ``derived_channels``."""
-        return self.channels + self.derived_channels
-
-    @property
-    def exercises(self) -> tuple[str, ...]:
-        """Exercises that have phases in this model, e.g. ``('burpee', 'sit_up', 'squat')``."""
-        return tuple(sorted({lab.split(".")[0] for lab in self.labels if "." in lab}))
-
-    @property
-    def is_sequence(self) -> bool:
-        return self.metadata.get("architecture") == "sequence"
-
     def phase_probabilities(self, x: np.ndarray) -> np.ndarray:
         """Per-sample phase probabilities of a scaled session.
 
         Args:
-            x: float32, shape (m, n_channels), on the model's grid and scaled as in the metadata.
+            x: float32, shape (m, n_channels), on the model's grid and scaled as in the spec.
 
         Returns:
             float32, shape (m, n_labels).
         """
-        if self.is_sequence:
+        if self.spec.is_sequence:
             return self.predict_sequence(x)
         from inference.preprocessing import windows
 
-        return self.predict(windows(x, int(self.metadata["window"]), int(self.metadata["label_offset"])))
+        return self.predict(windows(x, self.spec.window, self.spec.label_offset))
 
     def predict_sequence(self, x: np.ndarray) -> np.ndarray:
         """Label a whole session with the sequence network, in overlapping chunks.
@@ -166,9 +134,8 @@ class PhaseModel:
         """
         m = len(x)
         if m == 0:
-            return np.zeros((0, len(self.labels)), np.float32)
-        chunk = int(self.metadata.get("chunk", 600))
-        context = int(self.metadata.get("context", 100))
+            return np.zeros((0, len(self.spec.labels)), np.float32)
+        chunk, context = self.spec.chunk, self.spec.context
         n_chunks = -(-m // chunk)
         padded = np.pad(x, ((context, n_chunks * chunk - m + context), (0, 0)), mode="edge")
         span = chunk + 2 * context
@@ -181,13 +148,13 @@ class PhaseModel:
         """Phase probabilities.
 
         Args:
-            windows: float32, shape (n, window, n_channels), scaled as in the metadata.
+            windows: float32, shape (n, window, n_channels), scaled as in the spec.
 
         Returns:
             float32, shape (n, n_labels), rows sum to 1.
         """
         if len(windows) == 0:
-            return np.zeros((0, len(self.labels)), np.float32)
+            return np.zeros((0, len(self.spec.labels)), np.float32)
         out = []
         # A compiled call avoids keras.predict's per-call setup cost (~50 ms).
         for i in range(0, len(windows), batch_size):
@@ -204,56 +171,64 @@ def file_checksum(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def save_model(network, metadata: dict, path: str | Path) -> Path:
-    """Save the network as ``.keras`` with ``metadata`` embedded. Returns the path."""
-    missing = [k for k in REQUIRED_METADATA if k not in metadata]
-    if missing:
-        raise ModelFileError(f"metadata lacks {', '.join(missing)}")
+def save_model(network, spec: ModelSpec, path: str | Path) -> Path:
+    """Save the network as ``.keras`` with ``spec`` embedded. Returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     network.save(path)
     with zipfile.ZipFile(path, "a") as zf:
-        zf.writestr(METADATA_ENTRY, json.dumps(metadata, indent=2, sort_keys=True))
+        zf.writestr(METADATA_ENTRY, json.dumps(spec.to_dict(), indent=2, sort_keys=True))
     return path
 
 
 def read_metadata(path: str | Path) -> dict:
-    """The metadata embedded in a model file. Raises ModelFileError."""
+    """The metadata embedded in a model file, as stored (JSON). Raises ModelFileError.
+
+    The entry's size is checked in the zip directory before it is inflated, so a
+    compressed bomb costs nothing.
+    """
     try:
         with zipfile.ZipFile(path) as zf:
-            return json.loads(zf.read(METADATA_ENTRY))
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError) as exc:
+            size = zf.getinfo(METADATA_ENTRY).file_size
+            if size > MAX_METADATA_BYTES:
+                raise ModelFileError(f"{METADATA_ENTRY} inflates to {size} bytes; at most {MAX_METADATA_BYTES}")
+            with zf.open(METADATA_ENTRY) as fh:
+                return json.loads(fh.read(MAX_METADATA_BYTES + 1))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
         raise ModelFileError(f"not a model file with {METADATA_ENTRY}: {exc}") from exc
+
+
+def read_spec(path: str | Path) -> ModelSpec:
+    """The validated :class:`ModelSpec` of a model file, without loading the network.
+
+    Raises:
+        ModelFileError: not a model file, or metadata that :meth:`ModelSpec.from_dict` refuses.
+    """
+    try:
+        return ModelSpec.from_dict(read_metadata(path))
+    except ModelSpecError as exc:
+        raise ModelFileError(str(exc)) from exc
 
 
 def load_model(path: str | Path) -> PhaseModel:
     """Load and validate a model file.
 
-    Checks that the metadata is complete, that the network's input and output shapes
-    match it, and that a dry run on a zero window works.
+    Checks that the spec is complete and consistent, that the network's input and output
+    shapes match it, and that a dry run on a zero window works.
 
     Raises:
         ModelFileError: unreadable, truncated or foreign file, or shapes that disagree.
     """
     import keras
 
-    metadata = read_metadata(path)
-    missing = [k for k in REQUIRED_METADATA if k not in metadata]
-    if missing:
-        raise ModelFileError(f"model metadata lacks {', '.join(missing)}")
-    try:
-        CountingParams.from_dict(metadata["counting"])
-    except (AttributeError, TypeError, ValueError) as exc:
-        raise ModelFileError(f"model metadata counting: {exc}") from exc
+    spec = read_spec(path)
     try:
         network = keras.saving.load_model(path, compile=False)
     except Exception as exc:  # keras raises many types for a broken archive
         raise ModelFileError(f"cannot load the network: {exc}") from exc
-    window, n_labels = metadata["window"], len(metadata["labels"])
-    n_channels = len(metadata["channels"]) + len(metadata.get("derived_channels", ()))
-    sequence = metadata.get("architecture") == "sequence"
-    expected_in = (None, n_channels) if sequence else (window, n_channels)
-    expected_out = (None, n_labels) if sequence else (n_labels,)
+    window, n_labels, n_channels = spec.window, len(spec.labels), len(spec.input_channels)
+    expected_in = (None, n_channels) if spec.is_sequence else (window, n_channels)
+    expected_out = (None, n_labels) if spec.is_sequence else (n_labels,)
     try:
         shapes = tuple(network.input_shape[1:]), tuple(network.output_shape[1:])
     except (AttributeError, ValueError) as exc:
@@ -262,7 +237,7 @@ def load_model(path: str | Path) -> PhaseModel:
         raise ModelFileError(f"network input {shapes[0]} != metadata {expected_in}")
     if shapes[1] != expected_out:
         raise ModelFileError(f"network output {shapes[1]} != metadata {expected_out}")
-    model = PhaseModel(network=network, metadata=metadata, checksum=file_checksum(path))
+    model = PhaseModel(network=network, spec=spec, checksum=file_checksum(path))
     try:
         probs = model.phase_probabilities(np.zeros((window, n_channels), np.float32))
     except Exception as exc:  # any failure of the dry run makes the file unusable

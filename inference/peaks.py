@@ -46,7 +46,7 @@ Nguyen et al., TPAMI 2025, for the data it was checked on):
 All parameters are either physical bounds (cycle periods 0.25-4 s, sensor noise)
 or ratios to quantities measured on the signal itself (dominant period, robust
 amplitude, typical cycle prominence); none is set per file. The ratios were chosen
-on CaRa participants P1-P3 and checked on P4-P6 (``inference.evaluate_peaks``).
+on CaRa participants P1-P3 and checked on P4-P6 (``inference.lab.evaluate_peaks``).
 """
 
 from __future__ import annotations

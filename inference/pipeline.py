@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from inference.counting import CountingParams, count_probabilities
+from inference.counting import count_probabilities
 from inference.cycles import gravity_columns
 from inference.io import Recording
 from inference.model import DEFAULT_MODEL_PATH, PhaseModel, load_model_cached
-from inference.preprocessing import Scaler, model_input
+from inference.preprocessing import model_input
 from inference.results import CountedSet, CountingError, CountResult
+from inference.spec import ModelSpec
 
 #: Exercises that are always counted by their cycles, even if a model had phases for them.
 PEAK_EXERCISES = frozenset({"jump_rope"})
@@ -28,23 +29,16 @@ def get_default_model() -> PhaseModel:
     return load_model_cached(DEFAULT_MODEL_PATH)
 
 
-def _on_grid(recording: Recording, model: PhaseModel) -> tuple[float, np.ndarray]:
-    """``(rate_hz, x)``: the model's input channels on its grid, unscaled, shape (m, c)."""
-    meta = model.metadata
-    rate = float(meta["sample_rate_hz"])
+def _on_grid(recording: Recording, spec: ModelSpec) -> np.ndarray:
+    """The model's input channels on its grid, unscaled, shape (m, c)."""
     _, x = model_input(
         recording,
-        model.channels,
-        rate,
-        angle_encoding=meta.get("angle_encoding", "raw"),
-        derived=model.derived_channels,
+        spec.channels,
+        spec.sample_rate_hz,
+        angle_encoding=spec.angle_encoding,
+        derived=spec.derived_channels,
     )
-    return rate, x
-
-
-def _probabilities(model: PhaseModel, x: np.ndarray) -> np.ndarray:
-    """(m, n_labels) phase probabilities of unscaled grid samples ``x`` (m, c)."""
-    return model.phase_probabilities(Scaler.from_dict(model.metadata["scaling"]).transform(x))
+    return x
 
 
 def classify(recording: Recording, model: PhaseModel) -> tuple[float, np.ndarray]:
@@ -56,29 +50,58 @@ def classify(recording: Recording, model: PhaseModel) -> tuple[float, np.ndarray
     Raises:
         RecordingError: the recording lacks a channel the model needs.
     """
-    rate, x = _on_grid(recording, model)
-    return rate, _probabilities(model, x)
+    spec = model.spec
+    return spec.sample_rate_hz, model.phase_probabilities(spec.scaling.transform(_on_grid(recording, spec)))
 
 
 def count_with_classifier(recording: Recording, model: PhaseModel) -> tuple[CountedSet, ...]:
     """Sets counted by the phase classifier and the state machine (see :mod:`inference.counting`),
     each extended by its repeated cycles (:mod:`inference.cycles`) where the model's counting
     parameters ask for it."""
-    rate, x = _on_grid(recording, model)
-    params = CountingParams.from_dict(model.metadata["counting"])
-    gravity = gravity_columns(x, model.channels)
-    return count_probabilities(_probabilities(model, x), model.labels, rate, params, gravity)[1]
+    spec = model.spec
+    x = _on_grid(recording, spec)
+    probs = model.phase_probabilities(spec.scaling.transform(x))
+    gravity = gravity_columns(x, spec.channels)
+    return count_probabilities(probs, spec.labels, spec.sample_rate_hz, spec.counting, gravity)[1]
 
 
-def choose_method(recording: Recording, model: PhaseModel | None, exercise: str | None) -> str:
-    """``classifier`` or ``peaks`` for this recording and hint (see the module docstring)."""
+def choose_method(recording: Recording, spec: ModelSpec | None, exercise: str | None) -> str:
+    """``classifier`` or ``peaks`` for this recording and hint (see the module docstring).
+
+    Takes the model's spec, not the model: a web process answers it without loading a network.
+    """
     if exercise in PEAK_EXERCISES:
         return "peaks"
-    if model is None or not recording.has_channels(model.channels):
+    if spec is None or not recording.has_channels(spec.channels):
         return "peaks"
-    if exercise and exercise != "unknown" and exercise not in model.exercises:
+    if exercise and exercise != "unknown" and exercise not in spec.exercises:
         return "peaks"
     return "classifier"
+
+
+def check_countable(recording: Recording, spec: ModelSpec | None, exercise: str | None) -> str:
+    """The method that will count ``recording`` (:func:`choose_method`), once it is known to be able to.
+
+    What the upload checks before anything is stored, with the production model's spec.
+
+    Raises:
+        CountingError: the peak counter would count it and it has neither an accelerometer nor a
+            gyroscope, or the window classifier would and it is shorter than one window.
+    """
+    from inference.peaks import can_count_peaks
+
+    method = choose_method(recording, spec, exercise)
+    if method == "peaks" and not can_count_peaks(recording.channels):
+        raise CountingError(
+            "the recording lacks the channels needed to count repetitions: an accelerometer (acc_x/y/z or "
+            "user_acc_x/y/z) or a gyroscope (gyro_x/y/z); it has " + ", ".join(recording.channels)
+        )
+    if method == "classifier" and recording.duration_s < spec.min_duration_s:
+        raise CountingError(
+            f"the recording lasts {recording.duration_s:.2f} s; the classifier needs at least "
+            f"{spec.min_duration_s:.1f} s (one window of {spec.window} samples at {spec.sample_rate_hz:g} Hz)"
+        )
+    return method
 
 
 def count_recording(recording: Recording, *, model: PhaseModel | None, exercise: str | None = None) -> CountResult:
@@ -95,11 +118,9 @@ def count_recording(recording: Recording, *, model: PhaseModel | None, exercise:
     Raises:
         CountingError: no method can count this recording (e.g. no motion channels).
     """
-    method = choose_method(recording, model, exercise)
+    method = choose_method(recording, None if model is None else model.spec, exercise)
     if method == "classifier":
-        return CountResult(sets=count_with_classifier(recording, model), model_version=model.version)
-    try:
-        from inference.peaks import count_peaks
-    except ImportError as exc:  # pragma: no cover - the peak counter ships with the package
-        raise CountingError("the peak counter is not available") from exc
+        return CountResult(sets=count_with_classifier(recording, model), model_version=model.spec.version)
+    from inference.peaks import count_peaks
+
     return CountResult(sets=count_peaks(recording, exercise=exercise or "unknown"), model_version=None)

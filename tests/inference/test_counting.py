@@ -3,7 +3,9 @@ import itertools
 import numpy as np
 import pytest
 
-from inference.counting import CountingParams, count_phases, learn_counting_params, remove_flicker, runs, true_sets
+from inference.counting import CountingParams, count_phases, remove_flicker, runs
+from inference.lab.train import learn_counting_params
+from inference.scoring import true_sets
 
 LABELS = ["break", "squat.first_half", "squat.second_half", "sit_up.first_half", "sit_up.second_half"]
 B, F, S, F2, S2 = range(5)

@@ -3,9 +3,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference.counting import CountingParams, count_phases, count_probabilities, runs, true_sets
+from inference.counting import CountingParams, count_phases, count_probabilities, runs
 from inference.cycles import correlation, extend_sets, gravity_columns, lag_correlations
 from inference.results import CountedSet, Repetition
+from inference.scoring import true_sets
 
 RATE = 10.0
 PERIOD = 40  # samples: 30 of movement, 10 still
@@ -160,7 +161,7 @@ def test_gravity_columns_need_all_three_axes():
 def test_on_exermote_labels_complete_sets_gain_nothing_and_truncated_sets_regain_their_repetitions():
     """Every labelled set, counted in full, is extended by nothing (no repetition in rest);
     cut to its first three repetitions, it gets back most of the rest and never more."""
-    from inference.train import Hyperparameters, load_exermote, prepare
+    from inference.lab.train import Hyperparameters, load_exermote, prepare
 
     hp = Hyperparameters()
     full, truncated, regained, missing = 0, 0, 0, 0

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference.evaluate_peaks import evaluate_cara
 from inference.io import Recording
+from inference.lab.evaluate_peaks import evaluate_cara
 from inference.peaks import PEAK_CHANNEL_SETS, can_count_peaks, count_peaks
 from inference.results import CountingError
 

@@ -6,9 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference.counting import true_sets
 from inference.io import EXERMOTE_CHANNELS, Recording, read_recording
-from inference.pipeline import choose_method, count_recording, get_default_model
+from inference.model import DEFAULT_MODEL_PATH, read_spec
+from inference.pipeline import check_countable, choose_method, count_recording, get_default_model
+from inference.results import CountingError
+from inference.scoring import true_sets
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,19 +38,42 @@ def synthetic(channels, seconds=30.0, rate=10.0):
         (("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"), "squat", "peaks"),
     ],
 )
-def test_choose_method(model, channels, hint, method):
-    assert choose_method(synthetic(channels), model, hint) == method
+def test_choose_method(channels, hint, method):
+    # the spec alone decides (what a web process reads without loading the network)
+    assert choose_method(synthetic(channels), read_spec(DEFAULT_MODEL_PATH), hint) == method
+
+
+def test_without_a_model_every_recording_goes_to_the_peak_counter():
+    assert choose_method(synthetic(EXERMOTE_CHANNELS), None, None) == "peaks"
+
+
+def test_check_countable_names_the_method_or_what_is_missing():
+    spec = read_spec(DEFAULT_MODEL_PATH)
+    assert check_countable(synthetic(EXERMOTE_CHANNELS), spec, None) == "classifier"
+    assert check_countable(synthetic(("acc_x", "acc_y", "acc_z")), spec, "squat") == "peaks"
+    with pytest.raises(CountingError, match="lacks the channels"):
+        check_countable(synthetic(("heart_rate",)), spec, None)
+
+
+def test_check_countable_refuses_a_recording_shorter_than_a_window_model_s_window():
+    from dataclasses import replace
+
+    spec = replace(read_spec(DEFAULT_MODEL_PATH), architecture="window", window=40)
+    assert spec.min_duration_s == pytest.approx(3.9)
+    with pytest.raises(CountingError, match=r"needs at least 3\.9 s"):
+        check_countable(synthetic(EXERMOTE_CHANNELS, seconds=2.5), spec, None)
+    assert check_countable(synthetic(EXERMOTE_CHANNELS, seconds=2.5), replace(spec, architecture="sequence"), None)
 
 
 def test_classifier_result_names_the_model_version(model):
     result = count_recording(synthetic(EXERMOTE_CHANNELS), model=model)
-    assert result.model_version == model.version
+    assert result.model_version == model.spec.version
     assert all(s.method == "classifier" for s in result.sets)
 
 
 def test_real_session_counts_match_the_labels(model, exermote_files):
     # The shipped model was trained on these athletes: this checks the wiring, not
-    # generalisation (that is measured by `python -m inference evaluate`, LOSO).
+    # generalisation (that is measured by `python -m inference.lab evaluate`, LOSO).
     rec = read_recording(exermote_files[3], "exermote")
     result = count_recording(rec, model=model)
     truth = true_sets(np.asarray(rec.labels), rec.annotations["set_break"], 10.0)

@@ -3,14 +3,13 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from tests.inference.lab.test_train import synthetic_prepared
 
-from inference.__main__ import main
-from inference.counting import learn_counting_params
-from inference.evaluate import _meta, loso, markdown
+from inference.lab.__main__ import main
+from inference.lab.evaluate import loso, markdown
+from inference.lab.self_training import SelfTraining, members_of, self_train
+from inference.lab.train import Hyperparameters, build_spec, fit, learn_counting_params
 from inference.model import PhaseModel
-from inference.self_training import SelfTraining, members_of, self_train
-from inference.train import Hyperparameters, fit
-from tests.inference.test_train import synthetic_prepared
 
 HP = replace(Hyperparameters(), window=64, epochs=2, augment_copies=0, ensemble=2)
 
@@ -27,7 +26,8 @@ def fold():
     train = [synthetic_prepared(), synthetic_prepared(subject="2")]
     network, scaler, _ = fit(train, HP)
     params = learn_counting_params([p.labels for p in train], [p.set_break for p in train], HP.sample_rate_hz)
-    return PhaseModel(network=network, metadata=_meta(HP), checksum=""), scaler, params, train
+    spec = build_spec(HP, scaler=scaler, params=params, version="test")
+    return PhaseModel(network=network, spec=spec, checksum=""), scaler, params, train
 
 
 def test_settings_are_checked():

@@ -9,26 +9,22 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from inference.counting import CountingParams, learn_counting_params
-from inference.io import EXERMOTE_CHANNELS, Recording, read_recording
-from inference.model import PhaseModel, build_network, build_sequence_network, save_model
-from inference.preprocessing import (
-    DERIVED_CHANNELS,
-    Scaler,
-    derive_channels,
-    model_input,
-    phase_labels_on_grid,
-    windows,
-)
+from inference.counting import CountingParams, runs
+from inference.io import BREAK, EXERMOTE_CHANNELS, Recording, read_recording
+from inference.model import build_network, build_sequence_network, save_model
+from inference.preprocessing import DERIVED_CHANNELS, Scaler, derive_channels, windows
+from inference.scoring import Labelled, label_recording
+from inference.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "exermote"
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "exermote"
 #: Gravity, user acceleration and gyroscope of the 12 Exermote iPhone channels. The
 #: attitude angles are left out: pitch and roll repeat the gravity vector and yaw is a
 #: heading with an arbitrary origin; none of them can be re-oriented for augmentation.
@@ -43,15 +39,18 @@ PHASE_LABELS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class Hyperparameters:
-    """Everything that decides a trained model; stored in its metadata."""
+    """Everything that decides a trained model; stored in its spec's ``hyperparameters``.
 
-    # "sequence": conv + BiLSTM over whole sessions (LOSO +-1 98.1 %, the default);
-    # "window": Exermote's CNN-LSTM, one 40-sample window per sample (LOSO +-1 96.3 %).
+    Why each default is what it is, with the leave-one-subject-out figures that chose it:
+    ``docs/accuracy.md``, "Why the hyperparameters are what they are".
+    """
+
+    # "sequence": conv + BiLSTM over whole sessions; "window": Exermote's CNN-LSTM, one
+    # 40-sample window per sample.
     architecture: str = "sequence"
     channels: tuple[str, ...] = MODEL_CHANNELS
     # Appended to `channels`: acceleration and rotation along and across gravity, which do not
-    # change with the phone's orientation. LOSO, ten networks averaged: phantom reps 1 against
-    # 8, sets exact 96.3 % against 94.4 %, +-1 98.1 % against 98.8 %.
+    # change with the phone's orientation.
     derived_channels: tuple[str, ...] = DERIVED_CHANNELS
     sample_rate_hz: float = 10.0
     window: int = 256  # sequence model: training crop (samples); window model: Exermote's 40
@@ -60,7 +59,7 @@ class Hyperparameters:
     context: int = 100  # sequence model: samples read on each side of a chunk
     angle_encoding: str = "sin"
     train_stride: int = 2
-    epochs: int = 10  # sequence model; 20 epochs measured worse on LOSO (overfits athlete 4)
+    epochs: int = 10  # sequence model; more epochs overfit one athlete
     batch_size: int = 256
     learning_rate: float = 2e-3
     conv_filters: int = 32
@@ -69,22 +68,19 @@ class Hyperparameters:
     augment_copies: int = 3  # augmented copies of each recording, besides the original
     augment_scale: float = 0.1  # amplitude scaling +-10 %
     augment_rotation_deg: float = 10.0  # small rotations of the device frame
-    # Local tempo changes of at most +-this share (0: off). 0.15 measured worse on LOSO (+-1
-    # 92.6 % against 98.1 %): athlete 1's sit-up halves were then counted as repetitions.
+    # Local tempo changes of at most +-this share (0: off); tempo warping made sit-up halves
+    # count as repetitions.
     augment_time_warp: float = 0.0
-    # Networks trained with seeds seed, seed+1, ... whose probabilities are averaged. LOSO, sets
-    # exact / phantom reps with the derived channels: one network 90.1-95.0 % / 3-12 (seeds 0-4
-    # alone); five (seeds 0-4) 95.7 % / 1; ten (seeds 0-9) 96.3 % / 1. With the cycle extension
-    # and one-offs dropped (counting.py): five 98.8 % / 0, ten 98.8 % / 1.
+    # Networks trained with seeds seed, seed+1, ... whose probabilities are averaged (a deep
+    # ensemble): single networks vary too much between seeds.
     ensemble: int = 10
     seed: int = 0
     # Counting: a set is extended by cycles that correlate with its own at this or more
-    # (inference.cycles; 0: off). Chosen on the labels of all four athletes: extending every
-    # complete labelled set adds repetitions in rest at 0.88 (athlete 1) and none from 0.89.
+    # (inference.cycles; 0: off); the least value that adds no repetition in labelled rest.
     cycle_match: float = 0.9
     # Counting: candidate factors on the break probability (CountingParams.break_weight). Each
     # LOSO fold takes the one that counts best on the other athletes' held-out probabilities,
-    # the shipped model the one best on all four (inference.evaluate.score_heldout); () is 1.
+    # the shipped model the one best on all four (inference.lab.evaluate.score_heldout); () is 1.
     break_weights: tuple[float, ...] = tuple(round(0.5 + 0.05 * i, 2) for i in range(31))
     labels: tuple[str, ...] = field(default=PHASE_LABELS)
 
@@ -127,30 +123,47 @@ def data_digest(data_dir: Path = DEFAULT_DATA_DIR) -> str:
     return h.hexdigest()
 
 
-@dataclass
-class Prepared:
-    """A recording on the model's grid: x (m, c) unscaled float32 ``channels`` (derived
-    channels are computed later, after augmentation), y (m,) label indices."""
-
-    x: np.ndarray
-    y: np.ndarray
-    labels: np.ndarray
-    set_break: np.ndarray
-    subject: str | None
+def prepare(recording: Recording, hp: Hyperparameters) -> Labelled:
+    """A labelled recording on the grid ``hp`` describes (:func:`inference.scoring.label_recording`)."""
+    return label_recording(
+        recording, channels=hp.channels, rate_hz=hp.sample_rate_hz, labels=hp.labels, angle_encoding=hp.angle_encoding
+    )
 
 
-def prepare(recording: Recording, hp: Hyperparameters) -> Prepared:
-    grid, x = model_input(recording, hp.channels, hp.sample_rate_hz, angle_encoding=hp.angle_encoding)
-    names = phase_labels_on_grid(recording, grid)
-    index = {name: i for i, name in enumerate(hp.labels)}
-    y = np.array([index[str(n)] for n in names], dtype=np.int64)
-    set_break = np.asarray(np.interp(grid, recording.time_s, recording.annotations["set_break"].astype(float)) > 0.5)
-    return Prepared(x=x, y=y, labels=names, set_break=set_break, subject=recording.subject)
+def learn_counting_params(
+    label_sequences: Iterable[np.ndarray],
+    set_break_masks: Iterable[np.ndarray],
+    rate_hz: float,
+    *,
+    flicker_share: float = 0.5,
+) -> CountingParams:
+    """Learn minimum phase durations and the set gap from labelled recordings.
 
+    Args:
+        label_sequences: per recording, phase names on the model's grid, shape (n,).
+        set_break_masks: per recording, bool (n,), True where the labels say rest between sets.
+        rate_hz: grid rate (Hz).
+        flicker_share: a run shorter than this share of the shortest true run of its
+            phase is flicker (0.5: half the shortest movement the athletes made).
 
-def predict_prepared(model: PhaseModel, p: Prepared, scaler: Scaler) -> np.ndarray:
-    """(m, n_labels) phase probabilities of a prepared recording."""
-    return model.phase_probabilities(scaler.transform(derive_channels(p.x, model.channels, model.derived_channels)))
+    Returns:
+        CountingParams with ``min_run_s`` per phase and ``set_gap_s`` halfway between the
+        longest pause inside a set and the shortest rest between sets (pauses measured
+        from the end of one repetition to the start of the next).
+    """
+    lengths: dict[str, list[int]] = {}
+    within, between = [], []
+    for labels, set_break in zip(label_sequences, set_break_masks, strict=True):
+        for value, start, stop in runs(labels):
+            lengths.setdefault(str(value), []).append(stop - start)
+        tagged = np.where(set_break, "set_break", labels)
+        rs = runs(tagged)
+        for i, (value, start, stop) in enumerate(rs):
+            if value in (BREAK, "set_break") and 0 < i < len(rs) - 1:
+                (within if value == BREAK else between).append((stop - start) / rate_hz)
+    min_run_s = {name: flicker_share * min(v) / rate_hz for name, v in sorted(lengths.items())}
+    set_gap = 0.5 * (max(within) + min(between)) if within and between else 6.0
+    return CountingParams(min_run_s=min_run_s, set_gap_s=float(set_gap))
 
 
 def _rotation_matrices(rng: np.random.Generator, n: int, max_deg: float) -> np.ndarray:
@@ -226,7 +239,7 @@ def time_warp(
     return out, y[np.rint(source).astype(int)]
 
 
-def fit(prepared: list[Prepared], hp: Hyperparameters, *, verbose: int = 0):
+def fit(prepared: list[Labelled], hp: Hyperparameters, *, verbose: int = 0):
     """Train the network on prepared recordings.
 
     With ``hp.ensemble`` = n > 1, n networks are trained with seeds ``hp.seed`` ...
@@ -268,7 +281,7 @@ def class_weights(y: np.ndarray, n_labels: int) -> np.ndarray:
     return np.sqrt(counts.sum() / (n_labels * np.maximum(counts, 1)))
 
 
-def _fit_member(prepared: list[Prepared], scaler: Scaler, hp: Hyperparameters, *, verbose: int = 0):
+def _fit_member(prepared: list[Labelled], scaler: Scaler, hp: Hyperparameters, *, verbose: int = 0):
     """Train one network with ``hp.seed`` on ``scaler``-standardised inputs; returns the Keras model."""
     import keras
 
@@ -339,40 +352,45 @@ def train_network(
     return network
 
 
-def build_metadata(
+def build_spec(
     hp: Hyperparameters,
     *,
     scaler: Scaler,
     params: CountingParams,
-    digest: str,
-    subjects: list[str],
-    evaluation: dict | None,
-) -> dict:
+    digest: str = "",
+    subjects: list[str] | None = None,
+    evaluation: dict | None = None,
+    version: str | None = None,
+) -> ModelSpec:
+    """The spec a network trained with ``hp`` carries. ``version`` defaults to one derived from
+    ``hp`` and the training data's digest, so changing either gives a new version."""
     from inference import __version__
 
-    version_key = hashlib.sha256((repr(hp.to_dict()) + digest).encode()).hexdigest()[:10]
-    members = f"x{hp.ensemble}" if hp.ensemble > 1 else ""
-    return {
-        "version": f"phase-{'bilstm' if hp.architecture == 'sequence' else 'cnnlstm'}{members}-{version_key}",
-        "architecture": hp.architecture,
-        "chunk": hp.chunk,
-        "context": hp.context,
-        "channels": list(hp.channels),
-        "derived_channels": list(hp.derived_channels),
-        "sample_rate_hz": hp.sample_rate_hz,
-        "window": hp.window,
-        "stride": 1,
-        "label_offset": hp.label_offset,
-        "labels": list(hp.labels),
-        "angle_encoding": hp.angle_encoding,
-        "scaling": scaler.to_dict(),
-        "counting": params.to_dict(),
-        "training_data": {"dataset": "exermote", "subjects": subjects},
-        "training_data_digest": digest,
-        "hyperparameters": hp.to_dict(),
-        "code_version": __version__,
-        "evaluation": evaluation or {},
-    }
+    if version is None:
+        version_key = hashlib.sha256((repr(hp.to_dict()) + digest).encode()).hexdigest()[:10]
+        members = f"x{hp.ensemble}" if hp.ensemble > 1 else ""
+        version = f"phase-{'bilstm' if hp.architecture == 'sequence' else 'cnnlstm'}{members}-{version_key}"
+    return ModelSpec(
+        version=version,
+        architecture=hp.architecture,
+        chunk=hp.chunk,
+        context=hp.context,
+        channels=hp.channels,
+        derived_channels=hp.derived_channels,
+        sample_rate_hz=hp.sample_rate_hz,
+        window=hp.window,
+        stride=1,
+        label_offset=hp.label_offset,
+        labels=hp.labels,
+        angle_encoding=hp.angle_encoding,
+        scaling=scaler,
+        counting=params,
+        training_data={"dataset": "exermote", "subjects": list(subjects or [])},
+        training_data_digest=digest,
+        hyperparameters=hp.to_dict(),
+        code_version=__version__,
+        evaluation=evaluation or {},
+    )
 
 
 def train(
@@ -383,11 +401,11 @@ def train(
     evaluation: dict | None = None,
     counting: dict | None = None,
     verbose: int = 0,
-) -> dict:
-    """Train on every recording in ``data_dir`` and save the model file with its metadata.
+) -> ModelSpec:
+    """Train on every recording in ``data_dir`` and save the model file with its spec.
 
     ``counting`` overrides counting parameters learned from the labels, e.g. the
-    ``break_weight`` chosen by LOSO. Returns the metadata written.
+    ``break_weight`` chosen by LOSO. Returns the spec written.
     """
     from inference.model import DEFAULT_MODEL_PATH
 
@@ -397,8 +415,8 @@ def train(
     network, scaler, params = fit(prepared, hp, verbose=verbose)
     params = replace(params, **(counting or {}))
     subjects = sorted({str(r.subject) for r in recordings})
-    metadata = build_metadata(
+    spec = build_spec(
         hp, scaler=scaler, params=params, digest=data_digest(data_dir), subjects=subjects, evaluation=evaluation
     )
-    save_model(network, metadata, out_path or DEFAULT_MODEL_PATH)
-    return metadata
+    save_model(network, spec, out_path or DEFAULT_MODEL_PATH)
+    return spec

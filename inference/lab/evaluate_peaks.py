@@ -5,7 +5,7 @@ CaRa (Nguyen et al., TPAMI 2025; ``../shared/data/cara/README.md``) files are
 the true count is the last number of the name. The parameters of the counter were
 chosen on the ``tune`` participants and are checked on the ``check`` ones.
 
-Run: ``python -m inference.evaluate_peaks [ROOT]`` (prints a Markdown table).
+Run: ``python -m inference.lab evaluate-peaks [--data ROOT]`` (prints a Markdown table).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from inference.peaks import count_peaks
 CARA_CLASSES = {"Skippingrope": "jump_rope", "Jumpingjack": "jumping_jack"}
 #: Participants the parameters were chosen on, and those kept to check them.
 SPLITS = {"tune": ("P1", "P2", "P3"), "check": ("P4", "P5", "P6")}
-DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "cara"
+DEFAULT_ROOT = Path(__file__).resolve().parents[3] / "shared" / "data" / "cara"
 
 _COUNT = re.compile(r"_(\d+)\.csv$")
 

@@ -1,9 +1,9 @@
 import numpy as np
 
 from inference.counting import CountingParams
-from inference.evaluate import summarise
-from inference.report import write_report
-from inference.train import PHASE_LABELS, Hyperparameters, Prepared
+from inference.lab.report import write_report
+from inference.lab.train import PHASE_LABELS, Hyperparameters
+from inference.scoring import Labelled, summarise
 
 
 def test_report_writes_markdown_confusion_and_session_plots(tmp_path):
@@ -16,7 +16,7 @@ def test_report_writes_markdown_confusion_and_session_plots(tmp_path):
     probs = np.full((n, 7), 0.01, np.float32)
     probs[np.arange(n), y] = 0.94
     x = np.random.default_rng(0).normal(size=(n, 9)).astype(np.float32)
-    prepared = Prepared(x=x, y=y, labels=names, set_break=np.zeros(n, bool), subject="3")
+    prepared = Labelled(x=x, y=y, labels=names, set_break=np.zeros(n, bool), subject="3")
     params = CountingParams(min_run_s=dict.fromkeys(PHASE_LABELS, 0.3), set_gap_s=6.0)
     rows = [{"exercise": "squat", "true": 6, "pred": 6, "start_s": 4.0}]
     fold = summarise(rows, phantom=0, rest_s=10.0, correct7=n, correct4=n, frames=n)

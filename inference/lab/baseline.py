@@ -16,10 +16,10 @@ import numpy as np
 
 from inference.counting import group_sets, runs
 from inference.io import EXERMOTE_CHANNELS
+from inference.lab.train import Hyperparameters, Labelled
 from inference.model import build_network
 from inference.preprocessing import windows
 from inference.results import CountedSet
-from inference.train import Hyperparameters, Prepared
 
 CLASSES: tuple[str, ...] = ("break", "burpee", "squat", "sit_up")
 #: Consecutive predictions that count one repetition in the original app.
@@ -52,7 +52,7 @@ class MinMaxScaler:
         return ((x - self.lo) / self.span).astype(np.float32)
 
 
-def fit_baseline(prepared: list[Prepared], *, epochs: int = 20, seed: int = 0):
+def fit_baseline(prepared: list[Labelled], *, epochs: int = 20, seed: int = 0):
     """Train the 4-class network. Returns ``(network, scaler)``."""
     import keras
 

@@ -21,17 +21,17 @@ import numpy as np
 
 from inference.counting import CountingParams, count_probabilities
 from inference.cycles import gravity_columns
-from inference.model import PhaseModel
-from inference.preprocessing import Scaler, derive_channels
-from inference.train import (
+from inference.lab.train import (
     Hyperparameters,
-    Prepared,
+    Labelled,
     augment,
     class_weights,
-    predict_prepared,
     sequence_crops,
     train_network,
 )
+from inference.model import PhaseModel
+from inference.preprocessing import Scaler, derive_channels
+from inference.scoring import predict_labelled
 
 SCOPES = ("athlete", "session")
 
@@ -60,18 +60,18 @@ class SelfTraining:
 
 
 def members_of(network) -> list:
-    """The member networks of an :func:`inference.train.average_networks` ensemble
+    """The member networks of an :func:`inference.lab.train.average_networks` ensemble
     (sharing its weights), or ``[network]`` for a single network."""
     members = [layer for layer in network.layers if hasattr(layer, "layers")]
     return members or [network]
 
 
 def pseudo_labels(
-    model: PhaseModel, p: Prepared, scaler: Scaler, params: CountingParams, hp: Hyperparameters
+    model: PhaseModel, p: Labelled, scaler: Scaler, params: CountingParams, hp: Hyperparameters
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(probabilities (m, n_labels), phases (m,))`` of a recording: the model's phase
     probabilities and the phases counting decodes from them (added repetitions included)."""
-    probabilities = predict_prepared(model, p, scaler)
+    probabilities = predict_labelled(model, p, scaler)
     gravity = gravity_columns(p.x, hp.channels)
     phases, _ = count_probabilities(probabilities, hp.labels, hp.sample_rate_hz, params, gravity)
     return probabilities, phases
@@ -111,8 +111,8 @@ def self_train(
     scaler: Scaler,
     params: CountingParams,
     *,
-    test: list[Prepared],
-    train: list[Prepared],
+    test: list[Labelled],
+    train: list[Labelled],
     hp: Hyperparameters,
     config: SelfTraining,
 ) -> list[np.ndarray]:

@@ -3,19 +3,19 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from inference.model import load_model, save_model
-from inference.preprocessing import derive_channels
-from inference.train import (
+from inference.lab.train import (
     AXIS_FLIPS,
     PHASE_LABELS,
     Hyperparameters,
-    Prepared,
     augment,
     average_networks,
-    build_metadata,
+    build_spec,
     fit,
     time_warp,
 )
+from inference.model import load_model, save_model
+from inference.preprocessing import derive_channels
+from inference.scoring import Labelled
 
 
 def synthetic_prepared(n=600, subject="1"):
@@ -31,7 +31,7 @@ def synthetic_prepared(n=600, subject="1"):
     x[y == 4, 3] -= 0.5
     set_break = np.zeros(n, bool)
     set_break[:20] = True
-    return Prepared(x=x, y=y, labels=np.asarray(PHASE_LABELS)[y], set_break=set_break, subject=subject)
+    return Labelled(x=x, y=y, labels=np.asarray(PHASE_LABELS)[y], set_break=set_break, subject=subject)
 
 
 @pytest.mark.parametrize("architecture", ["window", "sequence"])
@@ -68,8 +68,9 @@ def test_an_ensemble_averages_its_members_and_survives_save_and_load(tmp_path):
     assert not np.allclose(outs[0], outs[1])  # different seeds, different networks
     np.testing.assert_allclose(np.asarray(network(x, training=False)), np.mean(outs, axis=0), atol=1e-6)
 
-    meta = build_metadata(hp, scaler=scaler, params=params, digest="d", subjects=["1", "2"], evaluation=None)
-    model = load_model(save_model(network, meta, tmp_path / "ensemble.keras"))
+    spec = build_spec(hp, scaler=scaler, params=params, digest="d", subjects=["1", "2"])
+    model = load_model(save_model(network, spec, tmp_path / "ensemble.keras"))
+    assert model.spec == spec
     np.testing.assert_allclose(np.asarray(model.network(x, training=False)), np.mean(outs, axis=0), atol=1e-5)
     assert model.phase_probabilities(x[0]).shape == (600, 7)
 

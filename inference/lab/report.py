@@ -82,14 +82,14 @@ def write_report(report: dict, path: Path, examples: list | None = None) -> Path
     """Write ``path`` (Markdown), ``<stem>-confusion.png``, example plots and ``<stem>.json``.
 
     ``examples``: ``(prepared, probabilities, counting_params)`` of held-out recordings
-    (as collected by :func:`inference.evaluate.loso` with ``keep``), one plot each.
+    (as collected by :func:`inference.lab.evaluate.loso` with ``keep``), one plot each.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from inference.evaluate import markdown
+    from inference.lab.evaluate import markdown
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,30 +4,19 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from inference.__main__ import main
 from inference.counting import CountingParams
-from inference.evaluate import (
+from inference.lab.__main__ import main
+from inference.lab.evaluate import (
     choose_break_weight,
     combine_folds,
-    errors_near_boundaries,
     learn_counting_params_for,
     markdown,
     rescore,
     save_heldout,
     score_heldout,
-    summarise,
 )
-from inference.train import Hyperparameters, Prepared, load_exermote, prepare
-
-
-def test_errors_near_boundaries_tells_timing_errors_from_wrong_classes():
-    true4 = np.array([0] * 20 + [2] * 20 + [0] * 20)
-    pred4 = true4.copy()
-    pred4[17:20] = 2  # the squat predicted 0.3 s early: a timing error
-    pred4[50] = 3  # a sit-up frame in the middle of a break: a wrong class
-    assert errors_near_boundaries(true4, pred4, 10.0) == (4, 3)
-    assert errors_near_boundaries(true4, true4, 10.0) == (0, 0)
-    assert errors_near_boundaries(np.zeros(10, int), np.ones(10, int), 10.0) == (10, 0)
+from inference.lab.train import Hyperparameters, load_exermote, prepare
+from inference.scoring import Labelled, summarise
 
 
 def test_markdown_states_the_share_of_timing_errors():
@@ -106,7 +95,7 @@ def test_combine_folds_pools_sets_frames_and_rest_instead_of_averaging():
     assert overall["frame_errors_4_near_boundary"] == (10 * 1.0 + 20 * 0.5) / 30
 
 
-def _squats(hp: Hyperparameters, exercise_share: float, *, phantom: bool) -> tuple[Prepared, np.ndarray]:
+def _squats(hp: Hyperparameters, exercise_share: float, *, phantom: bool) -> tuple[Labelled, np.ndarray]:
     """10 s of rest, three squats (0.8 + 0.8 s, 1 s pauses), 10 s of rest; probabilities give each
     squat sample ``exercise_share`` against break and, with ``phantom``, a squat-like dip in rest."""
     first, second, rest = (hp.labels.index(n) for n in ("squat.first_half", "squat.second_half", "break"))
@@ -125,7 +114,7 @@ def _squats(hp: Hyperparameters, exercise_share: float, *, phantom: bool) -> tup
     probs /= probs.sum(axis=1, keepdims=True)
     names = np.array(hp.labels)[y]
     x = np.zeros((len(y), len(hp.channels)), np.float32)
-    return Prepared(x=x, y=y, labels=names, set_break=set_break, subject=None), probs
+    return Labelled(x=x, y=y, labels=names, set_break=set_break, subject=None), probs
 
 
 def test_each_fold_is_counted_with_the_break_weight_the_other_folds_choose():

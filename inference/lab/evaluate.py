@@ -24,135 +24,37 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.counting import CountingParams, count_probabilities, true_sets
-from inference.cycles import gravity_columns
-from inference.model import PhaseModel
-from inference.preprocessing import windows
-from inference.self_training import SelfTraining, self_train
-from inference.train import (
+from inference.counting import CountingParams
+from inference.lab.self_training import SelfTraining, self_train
+from inference.lab.train import (
     DEFAULT_DATA_DIR,
     Hyperparameters,
-    Prepared,
+    build_spec,
     fit,
+    learn_counting_params,
     load_exermote,
-    predict_prepared,
     prepare,
+)
+from inference.model import PhaseModel
+from inference.preprocessing import windows
+from inference.scoring import (
+    BOUNDARY_S,
+    Labelled,
+    predict_labelled,
+    score_fold,
+    score_sets,
+    summarise,
+    true_sets,
 )
 
 log = logging.getLogger(__name__)
 
-SET_TOLERANCE_S = 1.0
-#: A 4-class frame error this close to a true change of class (s) is a timing error.
-BOUNDARY_S = 0.5
 
-
-def errors_near_boundaries(true4: np.ndarray, pred4: np.ndarray, rate_hz: float) -> tuple[int, int]:
-    """``(errors, near)``: 4-class frame errors, and those within ``BOUNDARY_S`` of a true
-    class change. Shapes (n,), (n,). Labels follow the cues the athletes heard, so a
-    movement that starts 0.3 s after its cue shows up as near-boundary errors."""
-    wrong = np.flatnonzero(true4 != pred4)
-    changes = np.flatnonzero(np.diff(true4) != 0) + 0.5
-    if len(wrong) == 0 or len(changes) == 0:
-        return len(wrong), 0
-    pos = np.clip(np.searchsorted(changes, wrong), 1, len(changes)) - 1
-    nearest = np.minimum(np.abs(wrong - changes[pos]), np.abs(wrong - changes[np.minimum(pos + 1, len(changes) - 1)]))
-    return len(wrong), int((nearest <= BOUNDARY_S * rate_hz).sum())
-
-
-def four_class(labels: tuple[str, ...]) -> np.ndarray:
-    """Map phase indices to 4-class indices (0 break, 1 burpee, 2 squat, 3 sit_up)."""
-    order = {"break": 0, "burpee": 1, "squat": 2, "sit_up": 3}
-    return np.array([order[name.split(".")[0]] for name in labels])
-
-
-def score_sets(pred_sets, truth: list[dict], set_break: np.ndarray, rate_hz: float) -> dict:
-    """Compare counted sets with true sets of one recording.
-
-    Returns per-set rows ``{"exercise", "true", "pred", "start_s"}`` plus phantom
-    repetitions (centre in rest, outside every widened true set) and rest seconds.
-    """
-    centres = [((r.start_s + r.end_s) / 2, s.exercise) for s in pred_sets for r in s.repetitions]
-    used = np.zeros(len(centres), bool)
-    rows = []
-    for t in truth:
-        lo, hi = t["start_s"] - SET_TOLERANCE_S, t["end_s"] + SET_TOLERANCE_S
-        inside = [i for i, (c, _) in enumerate(centres) if lo <= c <= hi and not used[i]]
-        used[inside] = True
-        rows.append({"exercise": t["exercise"], "true": t["reps"], "pred": len(inside), "start_s": t["start_s"]})
-    rest_s = float(set_break.sum() / rate_hz)
-    return {"sets": rows, "phantom_reps": int((~used).sum()), "rest_s": rest_s}
-
-
-def summarise(rows: list[dict], *, phantom: int, rest_s: float, correct7: int, correct4: int, frames: int) -> dict:
-    """Headline figures from per-set rows, phantom repetitions and frame counts."""
-    err = np.array([r["pred"] - r["true"] for r in rows]) if rows else np.zeros(0)
-    return {
-        "frame_accuracy_7": correct7 / max(frames, 1),
-        "frame_accuracy_4": correct4 / max(frames, 1),
-        "sets": len(rows),
-        "sets_exact": float(np.mean(err == 0)) if rows else 0.0,
-        "sets_within_1": float(np.mean(np.abs(err) <= 1)) if rows else 0.0,
-        "count_mae": float(np.mean(np.abs(err))) if rows else 0.0,
-        "missed_sets": int(sum(1 for r in rows if r["pred"] == 0)),
-        "phantom_reps": phantom,
-        "rest_hours": rest_s / 3600,
-        "phantom_reps_per_rest_hour": phantom / max(rest_s / 3600, 1e-9),
-    }
-
-
-def evaluate_fold(model: PhaseModel, test: list[Prepared], scaler, params: CountingParams) -> dict:
+def evaluate_fold(model: PhaseModel, test: list[Labelled], scaler, params: CountingParams) -> dict:
     """Score one trained model on held-out prepared recordings (:func:`score_fold`)."""
-    probabilities = [predict_prepared(model, p, scaler) for p in test]
-    rate = float(model.metadata["sample_rate_hz"])
-    return score_fold(test, probabilities, model.labels, rate, params=params, channels=model.channels)
-
-
-def score_fold(
-    test: list[Prepared],
-    probabilities: list[np.ndarray],
-    labels: tuple[str, ...],
-    rate_hz: float,
-    *,
-    params: CountingParams,
-    channels: tuple[str, ...],
-) -> dict:
-    """Count held-out recordings from their phase probabilities and compare with the labels.
-
-    Args:
-        test: prepared recordings (their ``x`` gives the gravity the cycle extension matches).
-        probabilities: one (m, len(labels)) array per recording, on the recording's grid.
-        labels: phase names, in the probabilities' column order.
-        rate_hz: sample rate of the grid.
-        params: counting parameters learned on the fold's training athletes.
-        channels: the columns of ``x``.
-
-    Returns:
-        ``summarise`` figures plus confusion matrices (7-phase and 4-class), the share of
-        4-class errors near a true boundary and the per-set rows.
-    """
-    map4 = four_class(labels)
-    k = len(labels)
-    confusion = np.zeros((k, k), dtype=np.int64)
-    rows, phantom, rest_s, errors4, near4 = [], 0, 0.0, 0, 0
-    for p, raw in zip(test, probabilities, strict=True):
-        pred, sets = count_probabilities(raw, labels, rate_hz, params, gravity_columns(p.x, channels))
-        np.add.at(confusion, (p.y, pred), 1)
-        errors, near = errors_near_boundaries(map4[p.y], map4[pred], rate_hz)
-        errors4, near4 = errors4 + errors, near4 + near
-        scored = score_sets(sets, true_sets(p.labels, p.set_break, rate_hz), p.set_break, rate_hz)
-        rows += scored["sets"]
-        phantom += scored["phantom_reps"]
-        rest_s += scored["rest_s"]
-    frames = int(confusion.sum())
-    correct7 = int(np.trace(confusion))
-    c4 = np.zeros((4, 4), dtype=np.int64)
-    np.add.at(c4, (map4[:, None].repeat(k, 1), map4[None, :].repeat(k, 0)), confusion)
-    out = summarise(rows, phantom=phantom, rest_s=rest_s, correct7=correct7, correct4=int(np.trace(c4)), frames=frames)
-    out["frame_errors_4_near_boundary"] = near4 / max(errors4, 1)
-    out["confusion_7"] = confusion.tolist()
-    out["confusion_4"] = c4.tolist()
-    out["set_rows"] = rows
-    return out
+    spec = model.spec
+    probabilities = [predict_labelled(model, p, scaler) for p in test]
+    return score_fold(test, probabilities, spec.labels, spec.sample_rate_hz, params=params, channels=spec.channels)
 
 
 def combine_folds(folds: dict[str, dict]) -> dict:
@@ -173,7 +75,7 @@ def combine_folds(folds: dict[str, dict]) -> dict:
     return overall
 
 
-def by_subject(prepared: list[Prepared]) -> dict[str, list[Prepared]]:
+def by_subject(prepared: list[Labelled]) -> dict[str, list[Labelled]]:
     """Recordings per athlete, athletes sorted: the LOSO folds and their held-out order."""
     return {s: [p for p in prepared if p.subject == s] for s in sorted({p.subject for p in prepared})}
 
@@ -193,7 +95,7 @@ def loso(
     ``keep``, when given, receives ``(prepared, probabilities, counting_params)`` for every
     held-out recording, with the break weight its fold was counted with.
     With ``self_training`` (rounds > 0) each fold's networks are then adapted to the held-out
-    recordings without their labels (:func:`inference.self_training.self_train`, pseudo-labels
+    recordings without their labels (:func:`inference.lab.self_training.self_train`, pseudo-labels
     decoded with the fold's break weight) and every fold is counted again; the report's
     ``self_training`` gives the settings and the overall figures before adapting.
     """
@@ -205,8 +107,9 @@ def loso(
     for subject, test_set in by_subject(prepared).items():
         train_set = [p for p in prepared if p.subject != subject]
         network, scaler, params = fit(train_set, hp, verbose=verbose)
-        model = PhaseModel(network=network, metadata=_meta(hp), checksum="")
-        heldout[subject] = (test_set, [predict_prepared(model, p, scaler) for p in test_set], params)
+        spec = build_spec(hp, scaler=scaler, params=params, version=f"loso-fold-{subject}")
+        model = PhaseModel(network=network, spec=spec, checksum="")
+        heldout[subject] = (test_set, [predict_labelled(model, p, scaler) for p in test_set], params)
         if adapting:
             fitted[subject] = (model, scaler, train_set)
     folds, overall = score_heldout(heldout, hp, hp.break_weights)
@@ -252,7 +155,7 @@ def choose_break_weight(scored: dict[float, list[dict]]) -> float:
 
 
 def score_heldout(
-    heldout: dict[str, tuple[list[Prepared], list[np.ndarray], CountingParams]],
+    heldout: dict[str, tuple[list[Labelled], list[np.ndarray], CountingParams]],
     hp: Hyperparameters,
     break_weights: tuple[float, ...] = (),
 ) -> tuple[dict[str, dict], dict]:
@@ -369,20 +272,6 @@ def rescore(path: Path, data_dir: Path = DEFAULT_DATA_DIR, *, counting: dict | N
     }
 
 
-def _meta(hp: Hyperparameters) -> dict:
-    return {
-        "architecture": hp.architecture,
-        "chunk": hp.chunk,
-        "context": hp.context,
-        "labels": list(hp.labels),
-        "sample_rate_hz": hp.sample_rate_hz,
-        "window": hp.window,
-        "label_offset": hp.label_offset,
-        "channels": list(hp.channels),
-        "derived_channels": list(hp.derived_channels),
-    }
-
-
 def headline(report: dict) -> dict:
     """The figures stored in model metadata and printed by the CLI."""
     keys = (
@@ -438,45 +327,9 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def evaluate_model(model: PhaseModel, recordings: list) -> dict:
-    """Score a trained model file on labelled recordings (what the model registry stores).
-
-    Args:
-        model: a loaded model (its metadata gives preprocessing and counting parameters).
-        recordings: labelled :class:`~inference.io.Recording` objects (Exermote format).
-
-    Returns:
-        ``summarise`` figures (frame accuracy, per-set exact / +-1 / MAE, missed sets,
-        phantom repetitions per hour of rest) plus ``recordings``.
-
-    Raises:
-        ValueError: a recording carries no labels.
-    """
-    from inference.preprocessing import Scaler
-
-    meta = model.metadata
-    hp = Hyperparameters(
-        channels=model.channels,
-        derived_channels=model.derived_channels,
-        sample_rate_hz=float(meta["sample_rate_hz"]),
-        window=int(meta["window"]),
-        label_offset=int(meta["label_offset"]),
-        angle_encoding=str(meta.get("angle_encoding", "raw")),
-        labels=model.labels,
-    )
-    if any(r.labels is None for r in recordings):
-        raise ValueError("every evaluation recording needs phase labels")
-    prepared = [prepare(r, hp) for r in recordings]
-    params = CountingParams.from_dict(meta["counting"])
-    fold = evaluate_fold(model, prepared, Scaler.from_dict(meta["scaling"]), params)
-    out = {k: v for k, v in fold.items() if k not in ("set_rows", "confusion_7", "confusion_4")}
-    out["recordings"] = len(recordings)
-    return out
-
-
 def loso_baseline(data_dir: Path = DEFAULT_DATA_DIR, *, epochs: int = 20, seed: int = 0) -> dict:
-    """The original app's method (:mod:`inference.baseline`) on the same LOSO folds."""
-    from inference.baseline import BASELINE_HP, count_consecutive, fit_baseline, to_four_class
+    """The original app's method (:mod:`inference.lab.baseline`) on the same LOSO folds."""
+    from inference.lab.baseline import BASELINE_HP, count_consecutive, fit_baseline, to_four_class
 
     hp = BASELINE_HP
     prepared = [prepare(r, hp) for r in load_exermote(data_dir)]
@@ -485,11 +338,11 @@ def loso_baseline(data_dir: Path = DEFAULT_DATA_DIR, *, epochs: int = 20, seed: 
     for subject in sorted({p.subject for p in prepared}):
         train_set = [p for p in prepared if p.subject != subject]
         network, scaler = fit_baseline(train_set, epochs=epochs, seed=seed)
-        model = PhaseModel(network=network, metadata={}, checksum="")
         params = learn_counting_params_for(train_set, rate)
         rows, phantom, rest_s, c4, frames = [], 0, 0.0, 0, 0
         for p in (p for p in prepared if p.subject == subject):
-            pred = model.predict(windows(scaler.transform(p.x), hp.window, hp.label_offset)).argmax(axis=1)
+            x = windows(scaler.transform(p.x), hp.window, hp.label_offset)
+            pred = network.predict(x, batch_size=2048, verbose=0).argmax(axis=1)
             truth4 = to_four_class(p.y, hp.labels)
             c4 += int((pred == truth4).sum())
             frames += len(pred)
@@ -517,7 +370,5 @@ def loso_baseline(data_dir: Path = DEFAULT_DATA_DIR, *, epochs: int = 20, seed: 
     return {"method": "loso-baseline", "epochs": epochs, "folds": folds, "overall": overall}
 
 
-def learn_counting_params_for(prepared: list[Prepared], rate_hz: float) -> CountingParams:
-    from inference.counting import learn_counting_params
-
+def learn_counting_params_for(prepared: list[Labelled], rate_hz: float) -> CountingParams:
     return learn_counting_params([p.labels for p in prepared], [p.set_break for p in prepared], rate_hz)
