@@ -6,6 +6,8 @@ broker under ``var/broker/``. Set ``DATABASE_URL`` (PostgreSQL) and
 """
 
 import os
+import re
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
@@ -35,6 +37,8 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt",
     "django_filters",
     "drf_spectacular",
+    # Swagger UI and Redoc served from our own static files: the API docs need no network.
+    "drf_spectacular_sidecar",
     "fitness.accounts",
     "fitness.workouts",
     "fitness.stats",
@@ -43,6 +47,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files (admin, API docs) straight from the WSGI app, before sessions and auth.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -58,7 +64,7 @@ AUTH_USER_MODEL = "accounts.User"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "fitness" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -101,6 +107,23 @@ USE_TZ = True
 # --- Files --------------------------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
+# WhiteNoise serves static files under gunicorn with DEBUG off. Once `collectstatic` has run
+# (the Docker image does, with DJANGO_STATIC_COLLECTED=true), they are served from STATIC_ROOT:
+# hashed names, gzip copies, cached for ever. Without a collection (`make run`, the
+# tests) they are served as they are from the apps' static folders, and no manifest is needed.
+STATIC_COLLECTED = env.bool("DJANGO_STATIC_COLLECTED", default=(Path(STATIC_ROOT) / "staticfiles.json").is_file())
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if STATIC_COLLECTED
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = not STATIC_COLLECTED
+if not STATIC_COLLECTED:
+    # STATIC_ROOT exists only after a collection; WhiteNoise would warn on every start.
+    warnings.filterwarnings("ignore", message=rf"No directory at: {re.escape(str(STATIC_ROOT))}")
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=VAR_DIR / "media")
 #: Largest accepted recording upload in bytes (413 above).
@@ -156,6 +179,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Upload inertial sensor recordings, get counted sets and repetitions, and exercise statistics.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /api/docs/ (Swagger UI) and /api/redoc/ load their assets from drf_spectacular_sidecar.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # No call to the online validator at swagger.io.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "ENUM_NAME_OVERRIDES": {

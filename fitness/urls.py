@@ -1,11 +1,12 @@
-"""URL map: /api/v1/ (auth, workouts, sessions, stats, model-versions), /api/schema/, /api/docs/, /admin/, /healthz."""
+"""URL map: /api/v1/ (auth, workouts, sessions, stats, model-versions), /api/schema/, /api/docs/ (Swagger UI),
+/api/redoc/, /admin/, /healthz. The docs pages load their assets from our own static files (no network)."""
 
 from django.contrib import admin
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
 from django.views import defaults
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -30,6 +31,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema", template_name="api/redoc.html"), name="redoc"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
 ]

@@ -8,6 +8,12 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from .factories import UserFactory
 
 
+def pytest_configure(config) -> None:
+    # Without a collectstatic, WhiteNoise warns that STATIC_ROOT is absent on every start
+    # (settings silence it, but pytest restores the warning filters after loading them).
+    config.addinivalue_line("filterwarnings", "ignore:No directory at:UserWarning")
+
+
 @pytest.fixture(autouse=True)
 def media_root(settings, tmp_path) -> Path:
     """Each test stores uploads in its own folder; passwords hash fast."""
