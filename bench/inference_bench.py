@@ -77,24 +77,24 @@ def stages(raw: bytes, model) -> dict[str, float]:
     from inference.pipeline import classify
     from inference.preprocessing import Scaler, model_input
 
-    meta = model.metadata
+    meta = model.spec.to_dict()
     t_parse, rec = timed(read_recording, raw, "exermote")
     # Resample + channel selection + scaling alone (what classify does before the network).
     started = time.perf_counter()
     _, x = model_input(
         rec,
-        model.channels,
+        model.spec.channels,
         float(meta["sample_rate_hz"]),
         angle_encoding=meta.get("angle_encoding", "raw"),
-        derived=model.derived_channels,
+        derived=model.spec.derived_channels,
     )
     Scaler.from_dict(meta["scaling"]).transform(x)
     t_resample = time.perf_counter() - started
     t_classify, (rate, probs) = timed(classify, rec, model)
     params = CountingParams.from_dict(meta["counting"])
-    t_decode, phases = timed(phases_from_probabilities, probs, model.labels, rate, params)
-    t_count, sets = timed(count_phases, phases, model.labels, rate, params)
-    gravity = gravity_columns(x, model.channels)
+    t_decode, phases = timed(phases_from_probabilities, probs, model.spec.labels, rate, params)
+    t_count, sets = timed(count_phases, phases, model.spec.labels, rate, params)
+    gravity = gravity_columns(x, model.spec.channels)
     t_extend = 0.0
     if gravity is not None:
         t_extend, _ = timed(extend_sets, sets, gravity, rate, params.cycle_match)
@@ -124,11 +124,15 @@ def scaled_input(model, raw: bytes):
     from inference.io import read_recording
     from inference.preprocessing import Scaler, model_input
 
-    meta = model.metadata
+    meta = model.spec.to_dict()
     rec = read_recording(raw, "exermote")
     rate = float(meta["sample_rate_hz"])
     _, x = model_input(
-        rec, model.channels, rate, angle_encoding=meta.get("angle_encoding", "raw"), derived=model.derived_channels
+        rec,
+        model.spec.channels,
+        rate,
+        angle_encoding=meta.get("angle_encoding", "raw"),
+        derived=model.spec.derived_channels,
     )
     return Scaler.from_dict(meta["scaling"]).transform(x)
 
@@ -164,8 +168,8 @@ def network_inputs(model, x) -> list:
         except (TypeError, ValueError, NotImplementedError):  # a symbolic tensor inside a traced function
             arrays = []
             break
-    if not arrays and not model.is_sequence:
-        meta = model.metadata
+    if not arrays and not model.spec.is_sequence:
+        meta = model.spec.to_dict()
         arrays = [np.ascontiguousarray(windows(x, int(meta["window"]), int(meta["label_offset"])))]
     return [a for a in arrays if a.dtype != object]
 
@@ -245,7 +249,7 @@ def run(args: argparse.Namespace, files: list[Path]) -> dict:
     hour = benchlib.exermote_session(files, HOUR_ROWS)
     sessions = {m: benchlib.exermote_session(files, m * 600) for m in SCALING_MINUTES}
     model = get_default_model()
-    log(f"model {model.version} ({model.metadata.get('architecture', 'exermote-cnn-lstm')})")
+    log(f"model {model.spec.version} ({model.spec.to_dict().get('architecture', 'exermote-cnn-lstm')})")
     windows = baseline_windows(hour)
     naive = build_network(40, 12, 4)
 

@@ -1,6 +1,6 @@
 """The model registry: versions of the phase classifier, their stage history, shadow results.
 
-A :class:`ModelVersion` is one validated model file with the metadata it carries. Its
+A :class:`ModelVersion` is one validated model file with the spec (metadata) it carries. Its
 ``version`` is the ``version`` of that metadata, the same string a counted session
 records in ``SensorSession.model_version``. Exactly one version is ``production`` (a
 partial unique constraint; :func:`fitness.mlmodels.services.model_version_activate`
@@ -10,9 +10,13 @@ serialises activations); ``staging`` versions count new sessions in the backgrou
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+from inference.spec import ModelSpec
 
 
 class Stage(models.TextChoices):
@@ -60,7 +64,7 @@ class ModelVersion(models.Model):
     metadata = models.JSONField()
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.UPLOAD)
     stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.NONE, db_index=True)
-    #: The latest evaluation: figures of ``inference.evaluate.evaluate_model`` plus ``dataset``.
+    #: The latest evaluation: figures of ``inference.scoring.evaluate_model`` plus ``dataset``.
     metrics = models.JSONField(default=dict, blank=True)
     evaluation_status = models.CharField(
         max_length=16, choices=EvaluationStatus.choices, default=EvaluationStatus.NEVER
@@ -88,58 +92,64 @@ class ModelVersion(models.Model):
     def __str__(self) -> str:
         return f"{self.version} ({self.stage})"
 
-    # What the metadata says, for the API and the admin.
-    def _metadata_value(self, key: str, default=None):
-        return (self.metadata or {}).get(key, default)
+    @cached_property
+    def spec(self) -> ModelSpec:
+        """The stored metadata as a validated :class:`~inference.spec.ModelSpec`.
 
+        Raises:
+            ModelSpecError: metadata stored before validation got stricter, or edited by hand.
+        """
+        return ModelSpec.from_dict(self.metadata or {})
+
+    # What the spec says, for the API and the admin.
     @property
     def channels(self) -> list[str]:
-        return list(self._metadata_value("channels", []))
+        return list(self.spec.channels)
 
     @property
     def derived_channels(self) -> list[str]:
         """Channels the model computes from ``channels`` (an upload does not send them)."""
-        return list(self._metadata_value("derived_channels", []))
+        return list(self.spec.derived_channels)
 
     @property
     def labels(self) -> list[str]:
-        return list(self._metadata_value("labels", []))
+        return list(self.spec.labels)
 
     @property
     def exercises(self) -> list[str]:
-        return sorted({lab.split(".")[0] for lab in self.labels if "." in lab})
+        return list(self.spec.exercises)
 
     @property
-    def sample_rate_hz(self) -> float | None:
-        return self._metadata_value("sample_rate_hz")
+    def sample_rate_hz(self) -> float:
+        return self.spec.sample_rate_hz
 
     @property
-    def window(self) -> int | None:
-        return self._metadata_value("window")
+    def window(self) -> int:
+        return self.spec.window
 
     @property
     def stride(self) -> int:
-        return self._metadata_value("stride", 1)
+        return self.spec.stride
 
     @property
-    def label_offset(self) -> int | None:
-        return self._metadata_value("label_offset")
+    def label_offset(self) -> int:
+        return self.spec.label_offset
 
     @property
     def scaling(self) -> dict:
-        return self._metadata_value("scaling", {})
+        return self.spec.scaling.to_dict()
 
     @property
     def training_data_digest(self) -> str:
-        return str(self._metadata_value("training_data_digest", ""))
+        return self.spec.training_data_digest
 
     @property
     def hyperparameters(self) -> dict:
-        return self._metadata_value("hyperparameters", {})
+        return self.spec.hyperparameters
 
     @property
     def code_version(self) -> str:
-        return str(self._metadata_value("code_version", ""))
+        return self.spec.code_version
 
 
 class ModelStageChange(models.Model):

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.db.models import Count, Prefetch, Q, QuerySet
 
-from .models import ModelStageChange, ModelVersion, ShadowResult
+from inference.spec import ModelSpec, ModelSpecError
+
+from .models import ModelStageChange, ModelVersion, ShadowResult, Stage
+
+logger = logging.getLogger(__name__)
 
 
 def model_version_list(*, with_history: bool = False) -> QuerySet[ModelVersion]:
@@ -32,3 +38,16 @@ def shadow_summary(*, version: ModelVersion) -> dict:
     )
     sessions = rows["sessions"]
     return {**rows, "agreement": rows["agreed"] / sessions if sessions else None}
+
+
+def production_spec() -> ModelSpec | None:
+    """The production version's spec (one query, no network loaded), or None while the registry
+    is empty or its stored metadata is no longer valid (logged)."""
+    version = ModelVersion.objects.filter(stage=Stage.PRODUCTION).only("pk", "version", "metadata").first()
+    if version is None:
+        return None
+    try:
+        return version.spec
+    except ModelSpecError:
+        logger.exception("model version %s: stored metadata is not a valid spec", version.version)
+        return None

@@ -352,7 +352,7 @@ def model_version_evaluate(*, version_id: int, dataset: dict) -> ModelVersion | 
     """Evaluate a version on labelled recordings and store the figures (worker side).
 
     Stores frame accuracy, per-set exact and +-1 counting, count MAE, missed sets and
-    phantom repetitions (``inference.evaluate.evaluate_model``) with the dataset in
+    phantom repetitions (``inference.scoring.evaluate_model``) with the dataset in
     ``metrics``; status ``done``, or ``failed`` with the reason. Never raises for bad data.
     """
     version = ModelVersion.objects.filter(pk=version_id).first()
@@ -361,7 +361,7 @@ def model_version_evaluate(*, version_id: int, dataset: dict) -> ModelVersion | 
         return None
     ModelVersion.objects.filter(pk=version_id).update(evaluation_status=EvaluationStatus.RUNNING, evaluation_error="")
     try:
-        from inference.evaluate import evaluate_model
+        from inference.scoring import evaluate_model
 
         model = load_version_model(version)
         recordings, described = _evaluation_recordings(dataset)
@@ -433,7 +433,7 @@ def shadow_count(*, session_id: uuid.UUID | str, version_id: int) -> ShadowResul
         model = load_version_model(version)
         with session.file.open("rb") as fh:
             recording = read_recording(fh, session.format)
-        if choose_method(recording, model, hint) != "classifier":
+        if choose_method(recording, model.spec, hint) != "classifier":
             return None
         result = count_recording(recording, model=model, exercise=hint)
         total = result.total_reps

@@ -21,7 +21,6 @@ from inference.model import ModelFileError
 from .models import VERSION_MAX_LENGTH
 
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+\-]*$")
-_PHASE_RE = re.compile(r"^[a-z][a-z0-9_]*\.(first_half|second_half)$")
 
 
 @dataclass(frozen=True)
@@ -48,21 +47,16 @@ def validate_model_file(data: bytes) -> ValidatedModelFile:
     from inference.model import load_model_bytes
 
     model = load_model_bytes(data)
-    meta = model.metadata
-    version = meta["version"]
-    if not isinstance(version, str) or len(version) > VERSION_MAX_LENGTH or not _VERSION_RE.match(version):
+    spec = model.spec
+    version = spec.version
+    if len(version) > VERSION_MAX_LENGTH or not _VERSION_RE.match(version):
         raise ModelFileError(
             f"metadata version {version!r} must be 1-{VERSION_MAX_LENGTH} characters of letters, digits and ._+-"
         )
-    labels = list(meta["labels"])
-    bad = [lab for lab in labels if lab != "break" and not _PHASE_RE.match(str(lab))]
-    if "break" not in labels or bad:
-        raise ModelFileError(
-            "metadata labels must be 'break' and '<exercise>.first_half' / '<exercise>.second_half' phases"
-            + (f"; not {', '.join(map(repr, bad[:5]))}" if bad else "")
-        )
     _dry_run_counting(model)
-    return ValidatedModelFile(data=data, checksum=hashlib.sha256(data).hexdigest(), version=version, metadata=meta)
+    return ValidatedModelFile(
+        data=data, checksum=hashlib.sha256(data).hexdigest(), version=version, metadata=spec.to_dict()
+    )
 
 
 def _dry_run_counting(model) -> None:
@@ -71,14 +65,14 @@ def _dry_run_counting(model) -> None:
     from inference.pipeline import count_with_classifier
 
     try:
-        rate = float(model.metadata["sample_rate_hz"])
-        n = max(3 * int(model.metadata["window"]), 10)
-        time_s = np.arange(n, dtype=np.float64) / rate
-        phase = 2 * np.pi * 0.5 * time_s[:, None] + np.arange(len(model.channels))[None, :]
+        spec = model.spec
+        n = max(3 * spec.window, 10)
+        time_s = np.arange(n, dtype=np.float64) / spec.sample_rate_hz
+        phase = 2 * np.pi * 0.5 * time_s[:, None] + np.arange(len(spec.channels))[None, :]
         recording = Recording(
             time_s=time_s,
             samples=(0.1 * np.sin(phase)).astype(np.float32),
-            channels=model.channels,
+            channels=spec.channels,
             source_format="csv",
         )
         count_with_classifier(recording, model)

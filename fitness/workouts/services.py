@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from inference.io import Recording, RecordingError, read_recording
 from inference.results import CountingError, CountResult
+from inference.spec import ModelSpec
 
 from .models import ExerciseSet, Repetition, SensorSession, Workout
 from .plots import forget_plots_on_commit
@@ -152,52 +153,38 @@ def parse_upload(*, raw: bytes, fmt: str) -> Recording:
     return recording
 
 
-def check_countable(*, recording: Recording, exercise_hint: str | None) -> None:
-    """Refuse a recording that the method counting it could not count.
+def check_countable(*, recording: Recording, exercise_hint: str | None) -> str:
+    """Refuse a recording that the method counting it could not count; return that method.
 
-    The method is chosen as the worker will (``inference.pipeline.choose_method``) with the
-    production model's metadata (no TensorFlow here): a window classifier needs one window
-    of the model (a sequence model labels any length); the peak counter needs an
-    accelerometer or a gyroscope.
+    The method is chosen by the function the worker uses
+    (:func:`inference.pipeline.check_countable`), with the production version's spec read
+    from the registry (no TensorFlow here).
 
     Raises:
         RecordingError: field ``file``, naming what is missing.
     """
-    from inference.peaks import can_count_peaks
-    from inference.pipeline import choose_method
+    from inference.pipeline import check_countable as method_for
 
-    model = _production_model_info()
-    method = choose_method(recording, model, exercise_hint)
-    if method == "peaks" and not can_count_peaks(recording.channels):
-        raise RecordingError(
-            "the recording lacks the channels needed to count repetitions: an accelerometer (acc_x/y/z or "
-            "user_acc_x/y/z) or a gyroscope (gyro_x/y/z); it has " + ", ".join(recording.channels)
-        )
-    windowed = model is not None and model.metadata.get("architecture") != "sequence"
-    if method == "classifier" and windowed and model.window and model.sample_rate_hz:
-        needed_s = (model.window - 1) / model.sample_rate_hz
-        if recording.duration_s < needed_s:
-            raise RecordingError(
-                f"the recording lasts {recording.duration_s:.2f} s; the classifier needs at least {needed_s:.1f} s "
-                f"(one window of {model.window} samples at {model.sample_rate_hz:g} Hz)"
-            )
+    try:
+        return method_for(recording, _production_spec(), exercise_hint)
+    except CountingError as exc:
+        raise RecordingError(str(exc), field="file") from exc
 
 
-def _production_model_info():
-    """The production version's row (metadata only), else the shipped model's; None without either."""
-    from fitness.mlmodels.models import ModelVersion, Stage
+def _production_spec() -> ModelSpec | None:
+    """The production version's spec, else the shipped model's; None without either."""
+    from fitness.mlmodels.selectors import production_spec
 
-    version = ModelVersion.objects.filter(stage=Stage.PRODUCTION).only("pk", "metadata").first()
-    return version if version is not None else _default_model_info()
+    spec = production_spec()
+    return spec if spec is not None else _default_spec()
 
 
 @lru_cache(maxsize=1)
-def _default_model_info():
-    from fitness.mlmodels.models import ModelVersion
-    from inference.model import DEFAULT_MODEL_PATH, ModelFileError, read_metadata
+def _default_spec() -> ModelSpec | None:
+    from inference.model import DEFAULT_MODEL_PATH, ModelFileError, read_spec
 
     try:
-        return ModelVersion(metadata=read_metadata(DEFAULT_MODEL_PATH))
+        return read_spec(DEFAULT_MODEL_PATH)
     except ModelFileError:
         return None
 

@@ -39,9 +39,9 @@ def _tiny(out: Path, version: str, *, seed: int = 0, always_break: bool = False,
     import keras
 
     from inference.counting import CountingParams
+    from inference.lab.train import Hyperparameters, build_spec
     from inference.model import build_network, save_model
     from inference.preprocessing import Scaler
-    from inference.train import Hyperparameters, build_metadata
 
     keras.utils.set_random_seed(seed)
     hp = Hyperparameters(
@@ -56,9 +56,10 @@ def _tiny(out: Path, version: str, *, seed: int = 0, always_break: bool = False,
         dense.set_weights([np.zeros_like(kernel), bias])
     n = len(hp.input_channels)
     scaler = Scaler(tuple([0.0] * n), tuple([1.0] * n))
-    meta = build_metadata(hp, scaler=scaler, params=CountingParams(), digest="0" * 64, subjects=["1"], evaluation=None)
-    meta.update(version=version, **meta_overrides)
-    path = save_model(network, meta, out / f"{version}.keras")
+    spec = build_spec(hp, scaler=scaler, params=CountingParams(), digest="0" * 64, subjects=["1"], version=version)
+    path = save_model(network, spec, out / f"{version}.keras")
+    if meta_overrides:
+        path = _rewrite_metadata(path, out / f"{version}-changed.keras", lambda m: {**m, **meta_overrides})
     return ModelFile(path=path, version=version)
 
 
@@ -169,7 +170,7 @@ def eager_tasks(settings):
 
 def model_channels_csv(seconds: float = 30.0, rate_hz: float = 10.0) -> bytes:
     """A canonical CSV with the channels the models use (a slow oscillation)."""
-    from inference.train import MODEL_CHANNELS
+    from inference.lab.train import MODEL_CHANNELS
 
     t = np.arange(0, seconds, 1 / rate_hz)
     out = io.StringIO()

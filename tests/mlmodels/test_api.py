@@ -6,7 +6,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from fitness.mlmodels.models import EvaluationStatus, ModelStageChange, ModelVersion, Stage
-from inference.train import MODEL_CHANNELS
+from inference.lab.train import MODEL_CHANNELS
 from tests.factories import SensorSessionFactory
 
 pytestmark = pytest.mark.django_db

@@ -19,7 +19,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from fitness.workouts.models import SensorSession
 from inference.io import EXERMOTE_CHANNELS
-from inference.train import MODEL_CHANNELS
+from inference.lab.train import MODEL_CHANNELS
 from tests.factories import WorkoutFactory
 from workers import tasks
 
@@ -335,14 +335,17 @@ def test_reading_a_wide_recording_is_fast(api, queued):
 def production_model_row(**metadata):
     """A registered production version: its metadata is all the upload check reads."""
     from fitness.mlmodels.models import ModelVersion, Stage
+    from inference.model import DEFAULT_MODEL_PATH, read_metadata
 
+    shipped = read_metadata(DEFAULT_MODEL_PATH)
     labels = ["break", "squat.first_half", "squat.second_half"]
+    counting = {**shipped["counting"], "min_run_s": {}}
     return ModelVersion.objects.create(
         version="test-model",
         file="models/x.keras",
         checksum="1" * 64,
         size_bytes=1,
-        metadata={"channels": list(MODEL_CHANNELS), "labels": labels, "sample_rate_hz": 10.0, **metadata},
+        metadata={**shipped, "version": "test-model", "labels": labels, "counting": counting, **metadata},
         stage=Stage.PRODUCTION,
     )
 
