@@ -108,15 +108,15 @@ def write_results(key: str, payload: dict) -> None:
 
 def model_info(model) -> dict:
     """What identifies the model that was measured (``inference.model.PhaseModel``)."""
-    meta = model.metadata
+    meta = model.spec.to_dict()
     return {
-        "version": model.version,
+        "version": model.spec.version,
         "architecture": meta.get("architecture", "exermote-cnn-lstm"),
         "checksum": model.checksum[:16],
         "window": meta.get("window"),
-        "channels": len(model.channels),  # what an upload carries
-        "input_channels": len(model.input_channels),  # what the network reads (channels + derived)
-        "labels": len(model.labels),
+        "channels": len(model.spec.channels),  # what an upload carries
+        "input_channels": len(model.spec.input_channels),  # what the network reads (channels + derived)
+        "labels": len(model.spec.labels),
         "sample_rate_hz": meta.get("sample_rate_hz"),
     }
 
