@@ -59,14 +59,15 @@ bench: install
 	$(BENCH_RUN) bench/worker_bench.py
 	$(BENCH_RUN) bench/api_bench.py
 
-# Load test on loopback: LOAD_USERS users upload and read for LOAD_MINUTES minutes against
+# Load test on loopback (bench/load_test.py; --help for its options, LOAD_ARGS passes them):
+# LOAD_USERS users upload and read for LOAD_MINUTES minutes against
 # gunicorn with a real worker (throw-away database beside DATABASE_URL's, or SQLite; the
 # broker of CELERY_BROKER_URL on a queue of its own); then every accepted upload must be
 # counted once. Prints N, M, throughput, latencies and errors; fails on any error or loss.
 LOAD_USERS ?= 8
 LOAD_MINUTES ?= 1
 load: install
-	$(PY) scripts/load_test.py --users $(LOAD_USERS) --minutes $(LOAD_MINUTES) $(LOAD_ARGS)
+	$(PY) bench/load_test.py --users $(LOAD_USERS) --minutes $(LOAD_MINUTES) $(LOAD_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -2,12 +2,14 @@
 with a real Celery worker; afterwards every accepted upload must be counted, once.
 
     make load                                  # N=8 users, M=1 minute
-    .venv/bin/python scripts/load_test.py --users 16 --minutes 3
+    .venv/bin/python bench/load_test.py --users 16 --minutes 3
 
 Everything runs on this machine and stops by itself: a throw-away database (a new
 PostgreSQL database beside ``DATABASE_URL``'s, dropped afterwards; or a SQLite file),
-the broker of ``CELERY_BROKER_URL`` on a queue of the run's own (default: the embedded
-filesystem broker in a temporary folder), gunicorn on 127.0.0.1 and one worker.
+the broker of ``CELERY_BROKER_URL`` on a queue of the run's own (removed afterwards on
+Redis; default: the embedded filesystem broker in a temporary folder), gunicorn on
+127.0.0.1 and one worker. SIGINT or SIGTERM (``timeout``) stops the servers and drops the
+database too.
 
 Each simulated user registers, obtains tokens, then until the time is up: uploads a
 recording with a fresh ``client_id`` (one upload in ten is sent twice, as a phone whose
@@ -24,6 +26,7 @@ non-zero on any error or lost or doubled upload.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import io
 import json
@@ -41,20 +44,17 @@ import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
+import benchlib
 import numpy as np
+from benchlib import log
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+benchlib.setup_path()
+ROOT = benchlib.ROOT
 VENV_BIN = Path(sys.executable).parent
 PASSWORD = "load-test-Passw0rd-9"  # noqa: S105 - throw-away accounts in a throw-away database
 THINK_S = (0.2, 0.8)
 DRAIN_TIMEOUT_S = 600
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)  # noqa: T201 - a command-line tool
 
 
 # --- Recordings with known counts ----------------------------------------------------------
@@ -77,14 +77,15 @@ def jumping_jacks(rate_hz: float, sets: list[tuple[float, float, float]], second
 
 
 def classifier_recording(seconds: float = 30.0, rate_hz: float = 10.0) -> bytes:
-    """The model's nine channels (a slow oscillation): counted by the phase classifier."""
-    from inference.train import MODEL_CHANNELS
+    """The shipped model's channels (a slow oscillation): counted by the phase classifier."""
+    from inference.model import DEFAULT_MODEL_PATH, read_metadata
 
+    channels = read_metadata(DEFAULT_MODEL_PATH)["channels"]
     t = np.arange(0, seconds, 1 / rate_hz)
     out = io.StringIO()
-    out.write(",".join(["time_s", *MODEL_CHANNELS]) + "\n")
+    out.write(",".join(["time_s", *channels]) + "\n")
     for ti in t:
-        values = [0.3 * np.sin(2 * np.pi * 0.4 * ti + k) for k in range(len(MODEL_CHANNELS))]
+        values = [0.3 * np.sin(2 * np.pi * 0.4 * ti + k) for k in range(len(channels))]
         out.write(f"{ti:.3f}," + ",".join(f"{v:.4f}" for v in values) + "\n")
     return out.getvalue().encode()
 
@@ -250,27 +251,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+def is_postgres(url: str) -> bool:
+    return url.startswith(("postgres://", "postgresql://", "pgsql://"))
 
 
 class Environment:
-    """Throw-away database, media folder, broker queue; gunicorn and a worker on them."""
+    """Media folder and broker queue on a throw-away database; gunicorn and a worker on them.
 
-    def __init__(self, args, workdir: Path) -> None:
+    ``database_url`` is the run's own database: a SQLite file in ``workdir``, or a PostgreSQL
+    database that ``benchlib.bench_database`` created (and drops)."""
+
+    def __init__(self, args, workdir: Path, database_url: str) -> None:
         self.args = args
         self.workdir = workdir
         self.queue = f"load-{os.getpid()}"
         self.port = args.port or free_port()
-        base_db = os.environ.get("DATABASE_URL", "")
-        self.pg_name = None
-        if base_db.startswith(("postgres://", "postgresql://")):
-            self.pg_name = f"load_{os.getpid()}"
-            self.base_db = base_db
-            database_url = with_database(base_db, self.pg_name)
-        else:
-            database_url = f"sqlite:///{workdir / 'db.sqlite3'}"
         broker = os.environ.get("CELERY_BROKER_URL", "filesystem://")
         self.env = {
             **os.environ,
@@ -290,12 +285,10 @@ class Environment:
     def database_url(self) -> str:
         return self.env["DATABASE_URL"]
 
-    def setup(self) -> None:
-        if self.pg_name:
-            import psycopg
+    def broker_url(self) -> str:
+        return self.env["CELERY_BROKER_URL"]
 
-            with psycopg.connect(self.base_db.replace("postgres://", "postgresql://", 1), autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{self.pg_name}"')
+    def setup(self) -> None:
         log(f"migrating {self.database_url()} ...")
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
                        cwd=ROOT, env=self.env, check=True)  # fmt: skip
@@ -343,11 +336,9 @@ class Environment:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
-        if self.pg_name:
-            import psycopg
-
-            with psycopg.connect(self.base_db.replace("postgres://", "postgresql://", 1), autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
+        if self.broker_url().startswith(("redis://", "rediss://")):
+            with contextlib.suppress(Exception):  # what is left there is only clutter
+                benchlib.drop_redis_queue(self.broker_url(), self.queue)
 
 
 # --- Verification ----------------------------------------------------------------------------
@@ -355,11 +346,7 @@ class Environment:
 
 def verify(environment: Environment, accepted: list[Accepted]) -> tuple[list[str], dict]:
     """Wait for every accepted session to be counted; check none is lost or doubled."""
-    os.environ.update({k: environment.env[k] for k in ("DATABASE_URL", "MEDIA_ROOT", "CELERY_BROKER_URL")})
-    os.environ["DJANGO_SETTINGS_MODULE"] = "fitness.settings"
-    import django
-
-    django.setup()
+    benchlib.django_setup(environment.database_url(), environment.broker_url(), Path(environment.env["MEDIA_ROOT"]))
     from fitness.workouts.models import SensorSession
 
     ids = [a.session_id for a in accepted]
@@ -428,8 +415,9 @@ def check_accepted(accepted: list[Accepted]) -> list[str]:
 # --- Main -------------------------------------------------------------------------------------
 
 
-def percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) * 1000 if values else float("nan")
+def percentile_ms(values: list[float], q: float) -> float:
+    """``q`` in [0, 1] of durations in seconds, in milliseconds."""
+    return round(benchlib.percentile(values, q) * 1000, 1) if values else float("nan")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -443,20 +431,27 @@ def main(argv: list[str] | None = None) -> int:
     if not 1 <= args.users <= 64 or not 0 < args.minutes <= 30:
         parser.error("bounded: 1-64 users, at most 30 minutes")
 
+    benchlib.exit_on_sigterm()
     catalogue = recordings()
     workdir = Path(tempfile.mkdtemp(prefix="fitness-load-"))
-    environment = Environment(args, workdir)
     stats = Stats()
     accepted: list[Accepted] = []
-    try:
+    base_db = os.environ.get("DATABASE_URL", "")
+    with contextlib.ExitStack() as cleanup:
+        if is_postgres(base_db):
+            database_url = cleanup.enter_context(benchlib.bench_database(base_db, f"load_{os.getpid()}"))
+        else:
+            database_url = f"sqlite:///{workdir / 'db.sqlite3'}"
+        environment = Environment(args, workdir, database_url)
+        cleanup.callback(environment.stop)  # before the database is dropped
         environment.setup()
         environment.start()
-        database, broker = environment.database_url().split(":")[0], environment.env["CELERY_BROKER_URL"].split(":")[0]
+        database, broker = environment.database_url().split(":")[0], environment.broker_url().split(":")[0]
         log(f"load: {args.users} users for {args.minutes:g} min on 127.0.0.1:{environment.port} ({database}, {broker})")
         started = time.monotonic()
         deadline = started + args.minutes * 60
         run = Run(environment.port, deadline, catalogue, stats, accepted)
-        threads = [threading.Thread(target=simulate_user, args=(i, run)) for i in range(args.users)]
+        threads = [threading.Thread(target=simulate_user, args=(i, run), daemon=True) for i in range(args.users)]
         for t in threads:
             t.start()
         for t in threads:
@@ -464,8 +459,6 @@ def main(argv: list[str] | None = None) -> int:
         elapsed = time.monotonic() - started
         log(f"load over after {elapsed:.1f} s; waiting for the worker to count every accepted upload ...")
         problems, drained = verify(environment, accepted)
-    finally:
-        environment.stop()
 
     total_requests = sum(len(v) for v in stats.latencies.values())
     uploads = len(accepted)
@@ -473,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
         "users": args.users,
         "minutes": args.minutes,
         "database": environment.database_url().split(":")[0],
-        "broker": environment.env["CELERY_BROKER_URL"].split(":")[0],
+        "broker": environment.broker_url().split(":")[0],
         "requests": total_requests,
         "throughput_rps": round(total_requests / elapsed, 1),
         "uploads_accepted": uploads,
@@ -485,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
         "errors": len(stats.errors),
         "lost_or_doubled": len(problems),
         "latency_ms": {
-            name: {"n": len(v), "p50": round(percentile(v, 50), 1), "p95": round(percentile(v, 95), 1)}
+            name: {"n": len(v), "p50": percentile_ms(v, 0.5), "p95": percentile_ms(v, 0.95)}
             for name, v in sorted(stats.latencies.items())
         },
     }
