@@ -3,13 +3,13 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from tests.inference.lab.test_train import synthetic_prepared
 
 from inference.lab.__main__ import main
 from inference.lab.evaluate import loso, markdown
 from inference.lab.self_training import SelfTraining, members_of, self_train
 from inference.lab.train import Hyperparameters, build_spec, fit, learn_counting_params
 from inference.model import PhaseModel
+from tests.inference.lab.test_train import synthetic_prepared
 
 HP = replace(Hyperparameters(), window=64, epochs=2, augment_copies=0, ensemble=2)
 
