@@ -9,7 +9,7 @@ import os
 
 
 def post_worker_init(worker) -> None:
-    from workers import tasks
+    from fitness.workouts import tasks
 
     tasks.process_session.queue = os.environ["BENCH_QUEUE"]
     tasks.process_session._exec_options = None  # Celery caches routing options on first use

@@ -118,7 +118,7 @@ def prepare(database_url: str, redis_url: str, media: Path) -> tuple:
 
     from fitness.accounts.models import User
     from fitness.mlmodels.models import ModelVersion, Stage
-    from workers import tasks
+    from fitness.workouts import tasks
 
     call_command("migrate", verbosity=0)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "LOG_LEVEL": "INFO"}

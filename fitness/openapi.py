@@ -10,7 +10,7 @@ every status code an operation can return, each with the JSON error body:
 - 404 where the path names an object (another user's objects are 404 too), or a page
   or cursor that does not exist;
 - 413 for file uploads, 415 for bodies of another media type;
-- 429 everywhere (rate limits: ``fitness/throttling.py``), with ``Retry-After``.
+- 429 everywhere (rate limits: ``fitness/core/throttling.py``), with ``Retry-After``.
 """
 
 from __future__ import annotations

@@ -154,7 +154,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": env.int("API_PAGE_SIZE", default=20),
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    # Rates per scope (fitness/throttling.py reads them per request); 429 with Retry-After above.
+    # Rates per scope (fitness/core/throttling.py reads them per request); 429 with Retry-After above.
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("API_ANON_THROTTLE_RATE", default="100/minute"),
         # register, token, token refresh: per client address (password guessing)

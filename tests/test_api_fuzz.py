@@ -23,9 +23,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from fitness.workouts import tasks
 from tests.conftest import bearer_client
 from tests.factories import UserFactory, WorkoutFactory, counted_session
-from workers import tasks
 
 #: Generated cases per operation and mode; a longer or different run: FUZZ_MAX_EXAMPLES, FUZZ_SEED.
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "8"))

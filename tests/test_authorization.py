@@ -15,10 +15,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from fitness.workouts import tasks
 from fitness.workouts.models import ExerciseSet, Repetition, SensorSession, Workout
 from tests.conftest import bearer_client
 from tests.factories import PASSWORD, UserFactory, WorkoutFactory, canonical_csv, counted_session
-from workers import tasks
 
 pytestmark = pytest.mark.django_db
 

@@ -16,8 +16,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
+from fitness.workouts import tasks
 from tests.factories import PASSWORD, UserFactory, canonical_csv
-from workers import tasks
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "/api/v1/auth/token/"

@@ -1,6 +1,7 @@
 """The Celery app. Configured from Django settings, keys prefixed ``CELERY_``.
 
-Start a worker with ``celery -A workers worker -l info``.
+Tasks live with their app (``fitness/<app>/tasks.py``) and are found by autodiscovery over
+``INSTALLED_APPS``. Start a worker with ``celery -A workers worker -l info``.
 """
 
 import os
@@ -9,7 +10,6 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fitness.settings")
 
-app = Celery("fitness", include=["workers.tasks"])
+app = Celery("fitness")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-# Task modules of the Django apps (``<app>/tasks.py``), if any.
 app.autodiscover_tasks()

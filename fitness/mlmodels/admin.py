@@ -9,8 +9,8 @@ from django.http import HttpRequest
 
 from inference.model import ModelFileError
 
-from . import selectors, services
-from .models import EvaluationSession, ModelStageChange, ModelVersion, ShadowResult, Stage
+from . import extensions, selectors, services
+from .models import ModelStageChange, ModelVersion, Stage
 from .validation import validate_model_file
 
 
@@ -104,8 +104,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.display(description="shadow agreement")
     def shadow_agreement(self, obj: ModelVersion) -> str:
-        summary = selectors.shadow_summary(version=obj)
-        if not summary["sessions"] and not summary["errors"]:
+        summary = extensions.version_summaries("shadow", [obj])[obj.pk]
+        if not summary.get("sessions") and not summary.get("errors"):
             return "-"
         agreement = "-" if summary["agreement"] is None else f"{summary['agreement']:.1%}"
         return f"{agreement} of {summary['sessions']} sessions ({summary['errors']} errors)"
@@ -164,48 +164,3 @@ class ModelStageChangeAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
-
-
-@admin.register(ShadowResult)
-class ShadowResultAdmin(admin.ModelAdmin):
-    list_display = [
-        "created_at", "model_version", "session", "agrees", "total_reps", "production_total_reps",
-        "production_version",
-    ]  # fmt: skip
-    list_filter = ["agrees", "model_version"]
-    search_fields = ["session__id", "model_version__version"]
-    raw_id_fields = ["session", "model_version"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-
-class EvaluationSessionForm(forms.ModelForm):
-    class Meta:
-        model = EvaluationSession
-        fields = ["session"]
-
-    def clean_session(self):
-        session = self.cleaned_data["session"]
-        try:
-            services.labelled_sessions([session.pk])
-        except services.RegistryError as exc:
-            raise forms.ValidationError(str(exc)) from exc
-        return session
-
-
-@admin.register(EvaluationSession)
-class EvaluationSessionAdmin(admin.ModelAdmin):
-    """Labelled sessions evaluations use instead of the shipped manifest (when any are listed)."""
-
-    form = EvaluationSessionForm
-    list_display = ["session", "added_by", "added_at"]
-    raw_id_fields = ["session"]
-
-    def save_model(self, request: HttpRequest, obj: EvaluationSession, form, change: bool) -> None:
-        if not change:
-            obj.added_by = request.user
-        super().save_model(request, obj, form, change)

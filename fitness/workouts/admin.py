@@ -1,6 +1,13 @@
-from django.contrib import admin
+from __future__ import annotations
 
-from .models import ExerciseSet, Repetition, SensorSession, Workout
+from django import forms
+from django.contrib import admin
+from django.http import HttpRequest
+
+from fitness.mlmodels.services import RegistryError
+
+from .models import EvaluationSession, ExerciseSet, Repetition, SensorSession, ShadowResult, Workout
+from .services import evaluation_sessions
 
 
 class SessionInline(admin.TabularInline):
@@ -55,3 +62,48 @@ class ExerciseSetAdmin(admin.ModelAdmin):
     search_fields = ["session__id", "user__username"]
     raw_id_fields = ["session", "user"]
     inlines = [RepetitionInline]
+
+
+@admin.register(ShadowResult)
+class ShadowResultAdmin(admin.ModelAdmin):
+    list_display = [
+        "created_at", "model_version", "session", "agrees", "total_reps", "production_total_reps",
+        "production_version",
+    ]  # fmt: skip
+    list_filter = ["agrees", "model_version"]
+    search_fields = ["session__id", "model_version__version"]
+    raw_id_fields = ["session", "model_version"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class EvaluationSessionForm(forms.ModelForm):
+    class Meta:
+        model = EvaluationSession
+        fields = ["session"]
+
+    def clean_session(self):
+        session = self.cleaned_data["session"]
+        try:
+            evaluation_sessions.labelled_sessions([session.pk])
+        except RegistryError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        return session
+
+
+@admin.register(EvaluationSession)
+class EvaluationSessionAdmin(admin.ModelAdmin):
+    """Labelled sessions evaluations use instead of the shipped manifest (when any are listed)."""
+
+    form = EvaluationSessionForm
+    list_display = ["session", "added_by", "added_at"]
+    raw_id_fields = ["session"]
+
+    def save_model(self, request: HttpRequest, obj: EvaluationSession, form, change: bool) -> None:
+        if not change:
+            obj.added_by = request.user
+        super().save_model(request, obj, form, change)

@@ -9,6 +9,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from fitness.mlmodels.models import VERSION_MAX_LENGTH, ModelVersion
+
 
 class Exercise(models.TextChoices):
     """Exercises a client may name as a hint (snake_case, as in the phase labels)."""
@@ -166,3 +168,47 @@ class Repetition(models.Model):
 
     def __str__(self) -> str:
         return f"rep {self.index} of set {self.set_id}"
+
+
+class ShadowResult(models.Model):
+    """What a staging version counted in a session that production counted. Never shown to users."""
+
+    session = models.ForeignKey(SensorSession, on_delete=models.CASCADE, related_name="shadow_results")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="+")
+    total_reps = models.PositiveIntegerField(null=True, blank=True)
+    #: ``[{"exercise", "reps", "start_s", "end_s", "method"}]`` counted by the staging version.
+    sets = models.JSONField(default=list, blank=True)
+    #: What production had counted when the shadow ran (the comparison's other side).
+    production_version = models.CharField(max_length=VERSION_MAX_LENGTH, blank=True, default="")
+    production_total_reps = models.PositiveIntegerField(null=True, blank=True)
+    production_sets = models.PositiveIntegerField(null=True, blank=True)
+    #: Same total repetitions and the same number of sets as production.
+    agrees = models.BooleanField(default=False)
+    #: Why the staging version could not count the session (then ``agrees`` is False).
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "model_version"], name="unique_shadow_result_per_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"shadow {self.model_version_id} on {self.session_id}: {'agrees' if self.agrees else 'differs'}"
+
+
+class EvaluationSession(models.Model):
+    """A labelled session (Exermote format) that evaluations use instead of the shipped manifest."""
+
+    session = models.OneToOneField(SensorSession, on_delete=models.CASCADE, related_name="+")
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["added_at", "id"]
+
+    def __str__(self) -> str:
+        return f"evaluation session {self.session_id}"

@@ -1,15 +1,21 @@
-"""Reads for workouts and sensor sessions. Every query is scoped to one user."""
+"""Reads for workouts and sensor sessions. Every query is scoped to one user, except the
+staff-only shadow summaries the model registry shows."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from django.db.models import F, Prefetch, QuerySet
+from django.db.models import Count, F, Prefetch, Q, QuerySet
 
-from .models import ExerciseSet, Repetition, SensorSession, Workout
+from .models import ExerciseSet, Repetition, SensorSession, ShadowResult, Workout
 
 if TYPE_CHECKING:
     from fitness.accounts.models import User
+    from fitness.mlmodels.models import ModelVersion
+
+#: The shadow summary of a version that never counted in the shadow.
+NO_SHADOW = {"sessions": 0, "agreed": 0, "agreement": None, "errors": 0}
 
 
 def workout_list(*, user: User) -> QuerySet[Workout]:
@@ -52,3 +58,27 @@ def repetition_history(*, user: User) -> QuerySet[Repetition]:
         .annotate(performed_at=F("set__performed_at"))
         .order_by()
     )
+
+
+def shadow_summaries(versions: Sequence[ModelVersion]) -> dict[int, dict]:
+    """``{version pk: {"sessions", "agreed", "agreement", "errors"}}`` of the versions' shadow
+    results (one query); versions without any are left out."""
+    rows = (
+        ShadowResult.objects.filter(model_version__in=[v.pk for v in versions])
+        .values("model_version")
+        .annotate(
+            sessions=Count("id", filter=Q(error="")),
+            agreed=Count("id", filter=Q(error="", agrees=True)),
+            errors=Count("id", filter=~Q(error="")),
+        )
+        .order_by()
+    )
+    return {
+        row["model_version"]: {
+            "sessions": row["sessions"],
+            "agreed": row["agreed"],
+            "agreement": row["agreed"] / row["sessions"] if row["sessions"] else None,
+            "errors": row["errors"],
+        }
+        for row in rows
+    }

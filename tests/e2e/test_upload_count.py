@@ -17,7 +17,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from inference.io import Recording, read_recording
 from tests.factories import UserFactory
-from tests.workers import running_worker, wait_for_counting
+from tests.fixtures.celery_worker import running_worker, wait_for_counting
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = (REPO / "../shared/data").resolve()

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from django.db import connection
 
-from tests.workers import celery_command, database_url
-from workers import tasks
+from fitness.workouts import tasks
+from tests.fixtures.celery_worker import celery_command, database_url
 from workers.celery import app
 
 REPO = Path(__file__).resolve().parents[2]

@@ -21,13 +21,13 @@ def _slow_down_counting(**kwargs) -> None:
     delay = float(os.environ.get("FAULT_SLOW_COUNT_S") or 0)
     if not delay:
         return
-    from fitness.workouts import services
+    from fitness.workouts.services import processing
 
-    count = services.run_pipeline
+    count = processing.run_pipeline
 
     def slow_run_pipeline(recording, *, exercise):
         Path(os.environ["FAULT_STARTED_FILE"]).touch()
         time.sleep(delay)
         return count(recording, exercise=exercise)
 
-    services.run_pipeline = slow_run_pipeline
+    processing.run_pipeline = slow_run_pipeline

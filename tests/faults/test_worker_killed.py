@@ -115,7 +115,7 @@ def test_a_task_over_the_soft_time_limit_fails_the_session_with_the_reason(
     publish_to, start_worker, client_for, tmp_path, monkeypatch
 ):
     """The prefork pool enforces the time limits (`make run` and compose use it; solo would not)."""
-    from workers import tasks
+    from fitness.workouts import tasks
 
     queue = publish_to()
     # The limits travel in the task message from the publisher (web and worker share the settings).

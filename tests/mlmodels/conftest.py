@@ -154,7 +154,8 @@ def register(staff):
 @pytest.fixture
 def eager_tasks(settings):
     """Celery runs tasks in-process when they are queued (after the commit), errors propagate."""
-    from workers import tasks
+    from fitness.mlmodels import tasks as registry_tasks
+    from fitness.workouts import tasks
     from workers.celery import app
 
     before = (app.conf.task_always_eager, app.conf.task_eager_propagates)
@@ -164,7 +165,7 @@ def eager_tasks(settings):
     app.conf.task_always_eager, app.conf.task_eager_propagates = before
     # apply_async caches each task's routing options on first use; forget them, so that a
     # later test that routes a task to a queue of its own (the e2e tests) is obeyed.
-    for task in (tasks.process_session, tasks.shadow_count_session, tasks.evaluate_model_version):
+    for task in (tasks.process_session, tasks.shadow_count_session, registry_tasks.evaluate_model_version):
         task._exec_options = None
 
 

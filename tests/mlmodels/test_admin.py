@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from fitness.mlmodels.models import EvaluationSession, ModelStageChange, ModelVersion, ShadowResult, Stage
+from fitness.mlmodels.models import ModelStageChange, ModelVersion, Stage
+from fitness.workouts.models import EvaluationSession, ShadowResult
 from tests.factories import SensorSessionFactory
 
 pytestmark = pytest.mark.django_db
@@ -19,9 +20,9 @@ ADMIN = "/admin/mlmodels/modelversion/"
         ADMIN,
         f"{ADMIN}add/",
         "/admin/mlmodels/modelstagechange/",
-        "/admin/mlmodels/shadowresult/",
-        "/admin/mlmodels/evaluationsession/",
-        "/admin/mlmodels/evaluationsession/add/",
+        "/admin/workouts/shadowresult/",
+        "/admin/workouts/evaluationsession/",
+        "/admin/workouts/evaluationsession/add/",
     ],
 )
 def test_pages_render(admin_client, register, model_files, url):
@@ -104,7 +105,7 @@ def test_versions_and_the_log_cannot_be_deleted_or_edited(admin_client, register
 
 def test_evaluation_sessions_must_be_labelled(admin_client, user):
     session = SensorSessionFactory(user=user)
-    resp = admin_client.post("/admin/mlmodels/evaluationsession/add/", {"session": str(session.pk)})
+    resp = admin_client.post("/admin/workouts/evaluationsession/add/", {"session": str(session.pk)})
     assert resp.status_code == 200
     assert "labelled exermote" in resp.content.decode()
     assert not EvaluationSession.objects.exists()
@@ -113,7 +114,7 @@ def test_evaluation_sessions_must_be_labelled(admin_client, user):
 def test_evaluate_action_queues_evaluations(
     admin_client, register, model_files, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from workers import tasks
+    from fitness.mlmodels import tasks
 
     sent = []
     monkeypatch.setattr(tasks.evaluate_model_version, "delay", lambda *args: sent.append(args))

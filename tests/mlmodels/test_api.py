@@ -231,7 +231,7 @@ class TestReadAndEvaluateQueue:
     def test_evaluate_queues_a_task_after_commit(
         self, staff_api, register, model_files, monkeypatch, django_capture_on_commit_callbacks, settings
     ):
-        from workers import tasks
+        from fitness.mlmodels import tasks
 
         sent = []
         monkeypatch.setattr(tasks.evaluate_model_version, "delay", lambda *a: sent.append(a))

@@ -9,7 +9,7 @@ import pytest
 
 from fitness.mlmodels.models import ModelVersion, Stage
 from tests.factories import UserFactory
-from tests.workers import running_worker, wait_for_counting
+from tests.fixtures.celery_worker import running_worker, wait_for_counting
 
 from .conftest import model_channels_csv
 

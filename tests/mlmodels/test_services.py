@@ -12,9 +12,11 @@ from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
 
 from fitness.mlmodels import services
-from fitness.mlmodels.models import EvaluationSession, EvaluationStatus, ModelStageChange, ModelVersion, Source, Stage
+from fitness.mlmodels.models import EvaluationStatus, ModelStageChange, ModelVersion, Source, Stage
 from fitness.mlmodels.validation import validate_model_file
 from fitness.workouts import services as workout_services
+from fitness.workouts.models import EvaluationSession
+from fitness.workouts.services import evaluation_sessions
 from inference.io import read_recording
 from inference.model import ModelFileError, read_metadata
 from inference.results import CountingError
@@ -241,6 +243,6 @@ def test_validation_runs_the_counting_path(model_files):
 def test_unlabelled_or_missing_sessions_cannot_be_evaluation_sessions(user):
     session = SensorSessionFactory(user=user)
     with pytest.raises(services.RegistryError, match="labelled exermote"):
-        services.labelled_sessions([session.pk])
+        evaluation_sessions.labelled_sessions([session.pk])
     with pytest.raises(services.RegistryError, match="does not exist"):
-        services.labelled_sessions(["00000000-0000-0000-0000-000000000000"])
+        services.evaluation_dataset(session_ids=["00000000-0000-0000-0000-000000000000"])

@@ -8,8 +8,7 @@ import io
 import pytest
 
 from fitness.mlmodels import services
-from fitness.mlmodels.models import ShadowResult
-from fitness.workouts.models import ExerciseSet, Repetition, SensorSession
+from fitness.workouts.models import ExerciseSet, Repetition, SensorSession, ShadowResult
 from tests.factories import SensorSessionFactory
 
 from .conftest import model_channels_csv
@@ -146,7 +145,7 @@ class TestReprocess:
     def test_sessions_in_flight_or_unknown_are_skipped(
         self, staff_api, user, monkeypatch, django_capture_on_commit_callbacks
     ):
-        from workers import tasks
+        from fitness.workouts import tasks
 
         sent: list[str] = []
         monkeypatch.setattr(tasks.process_session, "delay", sent.append)

@@ -5,10 +5,10 @@ import pytest
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from fitness.mlmodels.services import sessions_reprocess
 from fitness.stats.selectors import local_midnight, local_today
 from fitness.workouts import services
 from fitness.workouts.models import SensorSession
+from fitness.workouts.services import sessions_reprocess
 from tests.factories import SensorSessionFactory, count_result, counted_session
 
 pytestmark = pytest.mark.django_db
@@ -206,7 +206,9 @@ class TestConsistency:
         # While it is re-counted, its old result is not part of the statistics.
         assert totals(api) == {"sit_up": (4, 1)}
 
-        monkeypatch.setattr(services, "run_pipeline", lambda recording, exercise: count_result([("squat", 12, 5.0)]))
+        monkeypatch.setattr(
+            services.processing, "run_pipeline", lambda recording, exercise: count_result([("squat", 12, 5.0)])
+        )
         services.session_process(session_id=session.pk)
         assert totals(api) == {"squat": (12, 1), "sit_up": (4, 1)}
         day = api.get(TIMESERIES).json()["results"]

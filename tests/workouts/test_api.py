@@ -5,10 +5,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from rest_framework.pagination import PageNumberPagination
 
-from fitness.workouts import services
+from fitness.workouts import services, tasks
 from fitness.workouts.models import SensorSession, Workout
 from tests.factories import SensorSessionFactory, WorkoutFactory, canonical_csv, count_result
-from workers import tasks
 
 pytestmark = pytest.mark.django_db
 

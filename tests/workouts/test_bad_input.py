@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from fitness.workouts import tasks
 from fitness.workouts.models import SensorSession
 from inference.io import EXERMOTE_CHANNELS
 from inference.lab.train import MODEL_CHANNELS
 from tests.factories import WorkoutFactory
-from workers import tasks
 
 pytestmark = pytest.mark.django_db
 

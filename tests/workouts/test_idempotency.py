@@ -9,11 +9,10 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 
-from fitness.workouts import services
+from fitness.workouts import services, tasks
 from fitness.workouts.models import SensorSession
 from tests.conftest import bearer_client
 from tests.factories import UserFactory, canonical_csv, count_result
-from workers import tasks
 
 SESSIONS = "/api/v1/sessions/"
 CONCURRENT = 8

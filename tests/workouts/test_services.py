@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.db.models import QuerySet
 
-from fitness.workouts import services
+from fitness.workouts import services, tasks
 from fitness.workouts.models import ExerciseSet, Repetition, SensorSession
 from inference.io import RecordingError
 from inference.results import CountingError
@@ -17,7 +17,6 @@ from tests.factories import (
     canonical_csv,
     count_result,
 )
-from workers import tasks
 
 pytestmark = pytest.mark.django_db
 
@@ -119,7 +118,7 @@ class TestSessionProcess:
             seen.update(n=recording.n_samples, exercise=exercise)
             return count_result([("squat", 3, 1.0), ("burpee", 2, 20.0)], model_version="v7")
 
-        monkeypatch.setattr(services, "run_pipeline", fake_pipeline)
+        monkeypatch.setattr(services.processing, "run_pipeline", fake_pipeline)
         result = services.session_process(session_id=session.pk)
         session.refresh_from_db()
         assert result.pk == session.pk
@@ -142,7 +141,9 @@ class TestSessionProcess:
 
     def test_reprocessing_replaces_the_result(self, monkeypatch):
         session = SensorSessionFactory()
-        monkeypatch.setattr(services, "run_pipeline", lambda rec, exercise: count_result([("squat", 4, 0.0)]))
+        monkeypatch.setattr(
+            services.processing, "run_pipeline", lambda rec, exercise: count_result([("squat", 4, 0.0)])
+        )
         services.session_process(session_id=session.pk)
         SensorSession.objects.filter(pk=session.pk).update(status=SensorSession.Status.PROCESSING)
         services.session_process(session_id=session.pk)
@@ -155,7 +156,7 @@ class TestSessionProcess:
         def boom(*args, **kwargs):
             raise AssertionError("must not count again")
 
-        monkeypatch.setattr(services, "run_pipeline", boom)
+        monkeypatch.setattr(services.processing, "run_pipeline", boom)
         assert services.session_process(session_id=session.pk).total_reps == 9
 
     def test_counting_error_marks_failed_with_reason(self, monkeypatch):
@@ -164,7 +165,7 @@ class TestSessionProcess:
         def refuse(recording, *, exercise):
             raise CountingError("the model needs the 12 iPhone channels")
 
-        monkeypatch.setattr(services, "run_pipeline", refuse)
+        monkeypatch.setattr(services.processing, "run_pipeline", refuse)
         services.session_process(session_id=session.pk)
         session.refresh_from_db()
         assert session.status == SensorSession.Status.FAILED
@@ -176,7 +177,7 @@ class TestSessionProcess:
         session = SensorSessionFactory()
         session.file.storage.delete(session.file.name)
         session.file.storage.save(session.file.name, io.BytesIO(b"time_s,acc_x\n0,1\n"))
-        monkeypatch.setattr(services, "run_pipeline", lambda *a, **k: pytest.fail("not reached"))
+        monkeypatch.setattr(services.processing, "run_pipeline", lambda *a, **k: pytest.fail("not reached"))
         services.session_process(session_id=session.pk)
         session.refresh_from_db()
         assert session.status == SensorSession.Status.FAILED
@@ -188,7 +189,7 @@ class TestSessionProcess:
         def crash(recording, *, exercise):
             raise MemoryError
 
-        monkeypatch.setattr(services, "run_pipeline", crash)
+        monkeypatch.setattr(services.processing, "run_pipeline", crash)
         services.session_process(session_id=session.pk)
         session.refresh_from_db()
         assert session.status == SensorSession.Status.FAILED
@@ -199,7 +200,9 @@ class TestSessionProcess:
 
     def test_task_calls_the_service(self, monkeypatch):
         session = SensorSessionFactory()
-        monkeypatch.setattr(services, "run_pipeline", lambda rec, exercise: count_result([("sit_up", 2, 0.0)]))
+        monkeypatch.setattr(
+            services.processing, "run_pipeline", lambda rec, exercise: count_result([("sit_up", 2, 0.0)])
+        )
         assert tasks.process_session.run(str(session.pk)) == "done"
         session.refresh_from_db()
         assert session.total_reps == 2

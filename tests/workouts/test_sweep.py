@@ -11,11 +11,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from fitness.mlmodels.services import sessions_reprocess
-from fitness.workouts import services
+from fitness.mlmodels import tasks as registry_tasks
+from fitness.workouts import services, tasks
 from fitness.workouts.models import ExerciseSet, SensorSession
+from fitness.workouts.services import sessions_reprocess
 from tests.factories import SensorSessionFactory, canonical_csv, count_result, counted_session
-from workers import tasks
 from workers.celery import app
 
 pytestmark = pytest.mark.django_db
@@ -99,7 +99,7 @@ class TestBrokerDownAtUpload:
         def down(*args):
             raise OperationalError("Connection refused")
 
-        monkeypatch.setattr(tasks.evaluate_model_version, "delay", down)
+        monkeypatch.setattr(registry_tasks.evaluate_model_version, "delay", down)
         version = ModelVersion.objects.create(version="v-test", file="models/x.keras", checksum="0" * 64,
                                               size_bytes=1, metadata={})  # fmt: skip
         with django_capture_on_commit_callbacks(execute=True):
@@ -150,7 +150,9 @@ class TestSweep:
 class TestWorkerFaults:
     def test_a_redelivered_task_counts_once(self, monkeypatch):
         """The worker died after the session moved to processing: the next run replaces, never adds."""
-        monkeypatch.setattr(services, "run_pipeline", lambda rec, exercise: count_result([("squat", 4, 0.0)]))
+        monkeypatch.setattr(
+            services.processing, "run_pipeline", lambda rec, exercise: count_result([("squat", 4, 0.0)])
+        )
         session = SensorSessionFactory()
         services.session_process(session_id=session.pk)
         SensorSession.objects.filter(pk=session.pk).update(status="processing")  # as if it died before the ack
@@ -162,7 +164,7 @@ class TestWorkerFaults:
 
     def test_too_many_interrupted_attempts_fail_with_the_reason(self, settings, monkeypatch):
         settings.FITNESS_MAX_COUNT_ATTEMPTS = 3
-        monkeypatch.setattr(services, "run_pipeline", lambda rec, exercise: pytest.fail("must not count"))
+        monkeypatch.setattr(services.processing, "run_pipeline", lambda rec, exercise: pytest.fail("must not count"))
         session = aged(SensorSessionFactory(attempts=3), started_s=999, status="processing")
         result = services.session_process(session_id=session.pk)
         assert result.status == "failed"
@@ -172,7 +174,7 @@ class TestWorkerFaults:
         def slow(recording, exercise):
             raise SoftTimeLimitExceeded()
 
-        monkeypatch.setattr(services, "run_pipeline", slow)
+        monkeypatch.setattr(services.processing, "run_pipeline", slow)
         result = services.session_process(session_id=SensorSessionFactory().pk)
         assert result.status == "failed"
         assert f"time limit ({settings.CELERY_TASK_SOFT_TIME_LIMIT} s)" in result.error
@@ -181,7 +183,7 @@ class TestWorkerFaults:
         def boom(recording, exercise):
             raise ZeroDivisionError("bug")
 
-        monkeypatch.setattr(services, "run_pipeline", boom)
+        monkeypatch.setattr(services.processing, "run_pipeline", boom)
         session = SensorSessionFactory()
         assert tasks.process_session(str(session.pk)) == "failed"
         session.refresh_from_db()
@@ -197,5 +199,5 @@ class TestWorkerFaults:
         assert app.conf.task_time_limit == settings.CELERY_TASK_TIME_LIMIT
         assert app.conf.task_soft_time_limit == settings.CELERY_TASK_SOFT_TIME_LIMIT
         assert app.conf.task_reject_on_worker_lost is True
-        assert tasks.evaluate_model_version.time_limit
+        assert registry_tasks.evaluate_model_version.time_limit
         assert tasks.requeue_stale_sessions.time_limit

@@ -2,7 +2,7 @@ from django.urls import path
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
-from fitness.throttling import AuthRateThrottle
+from fitness.core.throttling import AuthRateThrottle
 
 from .serializers import TokenRefreshSerializer
 from .views import RegisterView

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from fitness.accounts import selectors, services
-from fitness.throttling import AuthRateThrottle
+from fitness.core.throttling import AuthRateThrottle
 
 from .serializers import ExportSerializer, ProfileSerializer, RegisterSerializer, UserSerializer
 

@@ -2,6 +2,7 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from fitness.mlmodels import extensions
 from fitness.mlmodels.models import SETTABLE_STAGE_CHOICES, ModelStageChange, ModelVersion
 from fitness.mlmodels.validation import ValidatedModelFile, validate_model_file
 from inference.model import ModelFileError
@@ -16,6 +17,7 @@ class StageChangeSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+# The ``shadow`` summary the workouts app registers in fitness.mlmodels.extensions.
 class ShadowSummarySerializer(serializers.Serializer):
     """How often a version agreed with production while it was staging."""
 
@@ -57,6 +59,21 @@ _VERSION_FIELDS = [
 ]
 
 
+#: Summaries other apps register per version (:mod:`fitness.mlmodels.extensions`), by field.
+SUMMARY_FIELDS = ("shadow",)
+_NO_SHADOW = {"sessions": 0, "agreed": 0, "agreement": None, "errors": 0}  # no app counts in the shadow
+
+
+class _VersionListSerializer(serializers.ListSerializer):
+    """Asks each registered summary once for the whole page, not once per version."""
+
+    def to_representation(self, data):
+        versions = list(data.all() if hasattr(data, "all") else data)
+        for name in SUMMARY_FIELDS:
+            self.context.setdefault("summaries", {})[name] = extensions.version_summaries(name, versions)
+        return super().to_representation(versions)
+
+
 class ModelVersionSerializer(serializers.ModelSerializer):
     """A registered model version: what its file carries and what happened to it."""
 
@@ -84,21 +101,17 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         model = ModelVersion
         fields = _VERSION_FIELDS
         read_only_fields = _VERSION_FIELDS
+        list_serializer_class = _VersionListSerializer
+
+    def _summary(self, name: str, obj: ModelVersion) -> dict:
+        found = self.context.get("summaries", {}).get(name)
+        if found is None or obj.pk not in found:  # one version, not a list
+            found = extensions.version_summaries(name, [obj])
+        return found[obj.pk]
 
     @extend_schema_field(ShadowSummarySerializer)
     def get_shadow(self, obj: ModelVersion) -> dict:
-        sessions = getattr(obj, "shadow_sessions", None)
-        if sessions is None:  # not annotated by the selector
-            from fitness.mlmodels.selectors import shadow_summary
-
-            return shadow_summary(version=obj)
-        agreed = obj.shadow_agreed
-        return {
-            "sessions": sessions,
-            "agreed": agreed,
-            "agreement": agreed / sessions if sessions else None,
-            "errors": obj.shadow_errors,
-        }
+        return self._summary("shadow", obj) or _NO_SHADOW
 
 
 class ModelVersionDetailSerializer(ModelVersionSerializer):
@@ -149,21 +162,4 @@ class EvaluateSerializer(serializers.Serializer):
             "labelled (exermote) sessions to evaluate on; default: the configured evaluation sessions, "
             "else the shipped evaluation manifest"
         ),
-    )
-
-
-class ReprocessSerializer(serializers.Serializer):
-    sessions = serializers.ListField(child=serializers.UUIDField(), required=False, allow_empty=False, max_length=5000)
-    all = serializers.BooleanField(required=False, default=False, help_text="re-count every session")
-
-    def validate(self, attrs: dict) -> dict:
-        if bool(attrs.get("sessions")) == bool(attrs.get("all")):
-            raise serializers.ValidationError("give either `sessions` (a list of ids) or `all: true`")
-        return attrs
-
-
-class ReprocessResultSerializer(serializers.Serializer):
-    queued = serializers.IntegerField(help_text="sessions queued for counting again")
-    skipped = serializers.ListField(
-        child=serializers.UUIDField(), help_text="requested sessions not queued: unknown, or queued or processing now"
     )

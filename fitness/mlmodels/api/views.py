@@ -17,8 +17,6 @@ from .serializers import (
     ModelVersionDetailSerializer,
     ModelVersionSerializer,
     ModelVersionUploadSerializer,
-    ReprocessResultSerializer,
-    ReprocessSerializer,
     StageSerializer,
 )
 
@@ -153,31 +151,3 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         except services.RegistryError as exc:
             raise serializers.ValidationError({"sessions": [str(exc)]}) from exc
         return self._detail(version, status.HTTP_202_ACCEPTED)
-
-
-class SessionReprocessMixin:
-    """``POST /sessions/reprocess/`` for the sessions viewset (staff only)."""
-
-    @extend_schema(
-        tags=["sessions"],
-        request=ReprocessSerializer,
-        responses={202: ReprocessResultSerializer, 400: dict},
-        description=(
-            "Staff only. Count the chosen sessions (or all) again with the production model version, as "
-            "background tasks. Each result replaces the old one in one transaction: nothing is counted "
-            "twice and statistics follow. Sessions queued or processing now are skipped."
-        ),
-    )
-    @action(
-        detail=False,
-        methods=["post"],
-        permission_classes=[permissions.IsAdminUser],
-        parser_classes=[JSONParser, FormParser, MultiPartParser],
-    )
-    def reprocess(self, request: Request) -> Response:
-        serializer = ReprocessSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        queued, skipped = services.sessions_reprocess(session_ids=None if data.get("all") else data["sessions"])
-        body = ReprocessResultSerializer({"queued": len(queued), "skipped": skipped}).data
-        return Response(body, status=status.HTTP_202_ACCEPTED)

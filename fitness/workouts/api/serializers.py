@@ -221,3 +221,20 @@ class RepetitionHistorySerializer(_ExerciseSegmentFields, serializers.ModelSeria
 
     def get_repetitions(self, obj) -> int:
         return 1
+
+
+class ReprocessSerializer(serializers.Serializer):
+    sessions = serializers.ListField(child=serializers.UUIDField(), required=False, allow_empty=False, max_length=5000)
+    all = serializers.BooleanField(required=False, default=False, help_text="re-count every session")
+
+    def validate(self, attrs: dict) -> dict:
+        if bool(attrs.get("sessions")) == bool(attrs.get("all")):
+            raise serializers.ValidationError("give either `sessions` (a list of ids) or `all: true`")
+        return attrs
+
+
+class ReprocessResultSerializer(serializers.Serializer):
+    queued = serializers.IntegerField(help_text="sessions queued for counting again")
+    skipped = serializers.ListField(
+        child=serializers.UUIDField(), help_text="requested sessions not queued: unknown, or queued or processing now"
+    )

@@ -6,12 +6,11 @@ from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, NotFound
 from rest_framework.pagination import CursorPagination
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from fitness.mlmodels.api.views import SessionReprocessMixin
-from fitness.throttling import UploadRateThrottle
+from fitness.core.throttling import UploadRateThrottle
 from fitness.workouts import plots, selectors, services
 from fitness.workouts.models import ExerciseSet, Repetition, SensorSession, Workout
 from inference.io import RecordingError
@@ -21,6 +20,8 @@ from .negotiation import FirstRendererNegotiation
 from .permissions import IsOwner
 from .serializers import (
     RepetitionHistorySerializer,
+    ReprocessResultSerializer,
+    ReprocessSerializer,
     SessionListSerializer,
     SessionSerializer,
     SessionUploadSerializer,
@@ -68,7 +69,6 @@ class WorkoutViewSet(viewsets.ModelViewSet):
     destroy=extend_schema(tags=["sessions"]),
 )
 class SessionViewSet(
-    SessionReprocessMixin,  # POST /sessions/reprocess/ (staff): the model registry's re-count
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.DestroyModelMixin,
@@ -190,6 +190,30 @@ class SessionViewSet(
         suffix = session.file.name.rsplit(".", 1)[-1] if "." in session.file.name else "dat"
         content_type = "application/json" if session.format == "json" else "text/csv"
         return FileResponse(handle, as_attachment=True, filename=f"{session.pk}.{suffix}", content_type=content_type)
+
+    @extend_schema(
+        tags=["sessions"],
+        request=ReprocessSerializer,
+        responses={202: ReprocessResultSerializer, 400: dict},
+        description=(
+            "Staff only. Count the chosen sessions (or all) again with the production model version, as "
+            "background tasks. Each result replaces the old one in one transaction: nothing is counted "
+            "twice and statistics follow. Sessions queued or processing now are skipped."
+        ),
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        permission_classes=[permissions.IsAdminUser],
+        parser_classes=[JSONParser, FormParser, MultiPartParser],
+    )
+    def reprocess(self, request: Request) -> Response:
+        serializer = ReprocessSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        queued, skipped = services.sessions_reprocess(session_ids=None if data.get("all") else data["sessions"])
+        body = ReprocessResultSerializer({"queued": len(queued), "skipped": skipped}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED)
 
 
 # --- History (sync): counted sets and repetitions -------------------------------------

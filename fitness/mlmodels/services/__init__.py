@@ -1,0 +1,33 @@
+"""Writes for the model registry (views, the admin, commands and tasks call these).
+
+- :mod:`.registry`: :func:`model_version_create` stores a file that passed
+  :func:`~fitness.mlmodels.validation.validate_model_file`; :func:`register_shipped_model`
+  registers the model shipped with the code.
+- :mod:`.stages`: :func:`model_version_activate` (also the rollback) and
+  :func:`model_version_set_stage`; every change is logged in ``ModelStageChange``.
+- :mod:`.evaluation`: :func:`model_version_queue_evaluation` (web) and
+  :func:`model_version_evaluate` (worker).
+
+Shadow counting and re-processing change sessions, so they live with them
+(``fitness.workouts.services``).
+"""
+
+from .common import MAX_ERROR_CHARS, RegistryError, jsonable
+from .evaluation import evaluation_dataset, model_version_evaluate, model_version_queue_evaluation
+from .registry import model_version_create, refuse_registered, register_shipped_model
+from .stages import SETTABLE_STAGES, model_version_activate, model_version_set_stage
+
+__all__ = [
+    "MAX_ERROR_CHARS",
+    "SETTABLE_STAGES",
+    "RegistryError",
+    "evaluation_dataset",
+    "jsonable",
+    "model_version_activate",
+    "model_version_create",
+    "model_version_evaluate",
+    "model_version_queue_evaluation",
+    "model_version_set_stage",
+    "refuse_registered",
+    "register_shipped_model",
+]

@@ -1,0 +1,159 @@
+"""The worker path: count a stored session and save the result, or mark it failed with a reason.
+
+:func:`session_process` parses the stored recording once and passes the ``Recording`` on to the
+pipeline; :func:`session_save_result` replaces the session's sets and repetitions in one
+transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from inference.io import Recording, RecordingError, read_recording
+from inference.results import CountingError, CountResult
+
+from ..models import ExerciseSet, Repetition, SensorSession
+
+logger = logging.getLogger(__name__)
+
+#: Longest error text stored on a failed session.
+MAX_ERROR_CHARS = 2000
+
+
+def run_pipeline(recording: Recording, *, exercise: str | None) -> CountResult:
+    """Count one recording with the registry's production model version.
+
+    The production version is looked up on every call (one query) and its file is loaded
+    once per process, so a worker counts with a newly activated version from its next
+    task on, without a restart. While the registry is empty, the shipped default model
+    counts. Without a loadable model, sessions with an exercise hint are still counted by
+    the peak counter; sessions without one fail with a clear reason instead of a wrong count.
+    """
+    # Imported here so that web processes never load TensorFlow.
+    from fitness.mlmodels.runtime import production_model
+    from inference.pipeline import count_recording, get_default_model
+
+    try:
+        model = production_model() or get_default_model()
+    except Exception as exc:
+        logger.exception("the counting model cannot be loaded")
+        if not exercise or exercise == "unknown":
+            raise CountingError("the counting model is not available; please retry later") from exc
+        model = None
+    return count_recording(recording, model=model, exercise=exercise)
+
+
+def session_process(*, session_id: uuid.UUID | str) -> SensorSession | None:
+    """Count a queued session and save the result; never raises for a bad recording.
+
+    Returns the session (``done`` or ``failed``), or None if it no longer exists.
+    A session already ``done`` is left alone (a redelivered or duplicate task). A session
+    whose counting was started ``FITNESS_MAX_COUNT_ATTEMPTS`` times without an end (its
+    worker was lost each time) fails instead of taking down another worker.
+    """
+    session, settled = _session_start(session_id)
+    if settled:
+        return session
+    try:
+        with session.file.open("rb") as fh:
+            recording = read_recording(fh, session.format)
+        result = run_pipeline(recording, exercise=session.exercise_hint or None)
+    except (RecordingError, CountingError) as exc:
+        logger.info("session %s cannot be counted: %s", session_id, exc)
+        return session_mark_failed(session_id=session_id, error=str(exc))
+    except SoftTimeLimitExceeded:
+        logger.error("session %s: counting exceeded the time limit", session_id)
+        return session_mark_failed(
+            session_id=session_id,
+            error=f"counting took longer than the time limit ({settings.CELERY_TASK_SOFT_TIME_LIMIT} s)",
+        )
+    except Exception as exc:
+        logger.exception("session %s: unexpected error while counting", session_id)
+        return session_mark_failed(session_id=session_id, error=f"internal error while counting ({type(exc).__name__})")
+    return session_save_result(session_id=session_id, result=result)
+
+
+def _session_start(session_id: uuid.UUID | str) -> tuple[SensorSession | None, bool]:
+    """Move the session to ``processing`` (one more attempt). Returns ``(session, settled)``:
+    settled means there is nothing to count (gone, done, or failed for too many attempts)."""
+    max_attempts = settings.FITNESS_MAX_COUNT_ATTEMPTS
+    with transaction.atomic():
+        session = SensorSession.objects.select_for_update().filter(pk=session_id).first()
+        if session is None:
+            logger.warning("session %s no longer exists; nothing to count", session_id)
+            return None, True
+        if session.status == SensorSession.Status.DONE:
+            logger.info("session %s is already done", session_id)
+            return session, True
+        if session.attempts >= max_attempts:
+            logger.error("session %s: counting was interrupted %d times; giving up", session_id, session.attempts)
+            failed = session_mark_failed(
+                session_id=session_id,
+                error=f"counting was interrupted {session.attempts} times (worker lost or time limit); not retried",
+            )
+            return failed, True
+        session.status = SensorSession.Status.PROCESSING
+        session.started_at = timezone.now()
+        session.finished_at = None
+        session.error = ""
+        session.attempts += 1
+        session.save(update_fields=["status", "started_at", "finished_at", "error", "attempts"])
+    return session, False
+
+
+@transaction.atomic
+def session_save_result(*, session_id: uuid.UUID | str, result: CountResult) -> SensorSession | None:
+    """Replace the session's sets and repetitions with ``result``; status ``done``. One transaction."""
+    session = SensorSession.objects.select_for_update().filter(pk=session_id).first()
+    if session is None:
+        logger.warning("session %s was deleted while it was counted", session_id)
+        return None
+    session.sets.all().delete()
+    repetitions = []
+    for index, counted in enumerate(result.sets):
+        exercise_set = ExerciseSet.objects.create(
+            session=session,
+            user_id=session.user_id,
+            index=index,
+            exercise=counted.exercise,
+            method=counted.method,
+            reps=counted.reps,
+            start_s=counted.start_s,
+            end_s=counted.end_s,
+            performed_at=session.created_at + timedelta(seconds=counted.start_s),
+        )
+        repetitions += [
+            Repetition(set=exercise_set, index=i, start_s=rep.start_s, end_s=rep.end_s)
+            for i, rep in enumerate(counted.repetitions)
+        ]
+    Repetition.objects.bulk_create(repetitions)
+    session.status = SensorSession.Status.DONE
+    session.error = ""
+    session.total_reps = result.total_reps
+    session.model_version = result.model_version or ""
+    session.finished_at = timezone.now()
+    session.save(update_fields=["status", "error", "total_reps", "model_version", "finished_at"])
+    logger.info("session %s done: %d sets, %d reps", session_id, len(result.sets), result.total_reps)
+    return session
+
+
+@transaction.atomic
+def session_mark_failed(*, session_id: uuid.UUID | str, error: str) -> SensorSession | None:
+    """Status ``failed`` with a user-facing reason; any partial result is removed."""
+    session = SensorSession.objects.select_for_update().filter(pk=session_id).first()
+    if session is None:
+        return None
+    session.sets.all().delete()
+    session.status = SensorSession.Status.FAILED
+    session.error = (error or "unknown error")[:MAX_ERROR_CHARS]
+    session.total_reps = None
+    session.finished_at = timezone.now()
+    session.save(update_fields=["status", "error", "total_reps", "finished_at"])
+    return session

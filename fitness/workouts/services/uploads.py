@@ -1,0 +1,178 @@
+"""The upload path: parse and validate the recording in the request, store it, queue its counting.
+
+Nothing is stored when the recording is refused; the counting task is published after the
+transaction commits (:func:`~.queueing.enqueue_processing`).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from functools import lru_cache
+from typing import IO, TYPE_CHECKING
+
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+
+from inference.io import Recording, RecordingError, read_recording
+from inference.results import CountingError
+from inference.spec import ModelSpec
+
+from ..models import SensorSession, Workout
+from ..plots import forget_plots_on_commit
+from .queueing import enqueue_processing
+
+if TYPE_CHECKING:
+    from fitness.accounts.models import User
+
+logger = logging.getLogger(__name__)
+
+#: Most columns a CSV upload may have (the widest real format has about 20); wider
+#: headers are refused before parsing, which would take seconds per 100,000 columns.
+MAX_CSV_COLUMNS = 256
+
+
+def session_create(
+    *,
+    user: User,
+    file: IO[bytes],
+    fmt: str,
+    exercise_hint: str = "",
+    client_id: uuid.UUID | None = None,
+    workout: Workout | None = None,
+    filename: str | None = None,
+) -> tuple[SensorSession, bool]:
+    """Parse, validate and store one uploaded recording; queue its counting.
+
+    Returns ``(session, created)``. With a ``client_id`` the user already used, the
+    existing session is returned with ``created=False`` (an idempotent retry);
+    nothing is parsed or stored then.
+
+    Raises:
+        RecordingError: the file cannot be read in format ``fmt`` (nothing is stored).
+        ValueError: the workout belongs to another user.
+    """
+    if workout is not None and workout.user_id != user.pk:
+        raise ValueError("the workout belongs to another user")
+    if client_id is not None:
+        existing = SensorSession.objects.filter(user=user, client_id=client_id).first()
+        if existing is not None:
+            return existing, False
+
+    raw = file.read()
+    recording = parse_upload(raw=raw, fmt=fmt)
+    check_countable(recording=recording, exercise_hint=exercise_hint or None)
+
+    session = SensorSession(
+        user=user,
+        workout=workout,
+        client_id=client_id,
+        format=fmt,
+        exercise_hint=exercise_hint or "",
+        status=SensorSession.Status.QUEUED,
+        **recording_summary(recording),
+    )
+    name = filename or getattr(file, "name", None) or f"upload.{fmt}"
+    try:
+        with transaction.atomic():
+            session.file.save(name, ContentFile(raw), save=False)
+            session.save(force_insert=True)
+            transaction.on_commit(lambda: enqueue_processing(session.pk))
+    except IntegrityError:
+        # A concurrent retry with the same client_id won the race: answer with its session.
+        session.file.delete(save=False)
+        if client_id is None:
+            raise
+        existing = SensorSession.objects.filter(user=user, client_id=client_id).first()
+        if existing is None:
+            raise
+        return existing, False
+    except BaseException:
+        if session.file.name:
+            session.file.delete(save=False)
+        raise
+    logger.info("session %s queued (%s, %d samples)", session.pk, fmt, session.n_samples)
+    return session, True
+
+
+def parse_upload(*, raw: bytes, fmt: str) -> Recording:
+    """Read an uploaded recording; every problem is a :class:`RecordingError` (a 400).
+
+    Besides the reader's own checks: CSV headers wider than ``MAX_CSV_COLUMNS`` are
+    refused before parsing, and a reader failing in an unforeseen way (a bug, logged
+    with its traceback) is answered as an unreadable file rather than a server error.
+    """
+    if fmt in ("csv", "exermote", "cara"):
+        first_line = raw[: 1 << 20].split(b"\n", 1)[0]
+        if first_line.count(b",") >= MAX_CSV_COLUMNS:
+            raise RecordingError(
+                f"the first line has {first_line.count(b',') + 1} columns; at most {MAX_CSV_COLUMNS} are accepted"
+            )
+    try:
+        recording = read_recording(raw, fmt)
+    except RecordingError:
+        raise
+    except (ValueError, TypeError, LookupError, ArithmeticError, RecursionError) as exc:
+        logger.exception("the %s reader failed on an upload", fmt)
+        raise RecordingError(f"the file cannot be read as {fmt} ({type(exc).__name__})") from exc
+    samples = recording.samples
+    if samples.ndim != 2 or samples.shape[1] != len(recording.channels) or recording.time_s.shape != samples.shape[:1]:
+        raise RecordingError(
+            f"the samples must form a table of {len(recording.channels)} numbers per row; got shape {samples.shape}"
+        )
+    return recording
+
+
+def check_countable(*, recording: Recording, exercise_hint: str | None) -> str:
+    """Refuse a recording that the method counting it could not count; return that method.
+
+    The method is chosen by the function the worker uses
+    (:func:`inference.pipeline.check_countable`), with the production version's spec read
+    from the registry (no TensorFlow here).
+
+    Raises:
+        RecordingError: field ``file``, naming what is missing.
+    """
+    from inference.pipeline import check_countable as method_for
+
+    try:
+        return method_for(recording, _production_spec(), exercise_hint)
+    except CountingError as exc:
+        raise RecordingError(str(exc), field="file") from exc
+
+
+def _production_spec() -> ModelSpec | None:
+    """The production version's spec, else the shipped model's; None without either."""
+    from fitness.mlmodels.selectors import production_spec
+
+    spec = production_spec()
+    return spec if spec is not None else _default_spec()
+
+
+@lru_cache(maxsize=1)
+def _default_spec() -> ModelSpec | None:
+    from inference.model import DEFAULT_MODEL_PATH, ModelFileError, read_spec
+
+    try:
+        return read_spec(DEFAULT_MODEL_PATH)
+    except ModelFileError:
+        return None
+
+
+def recording_summary(recording: Recording) -> dict:
+    """The recording's shape as stored on the session."""
+    return {
+        "n_samples": recording.n_samples,
+        "duration_s": round(recording.duration_s, 3),
+        "sample_rate_hz": round(recording.sample_rate_hz, 3),
+        "channels": list(recording.channels),
+    }
+
+
+def session_delete(*, session: SensorSession) -> None:
+    """Delete a session, its sets and repetitions; its file and cached plot go once the delete commits."""
+    storage, name = session.file.storage, session.file.name
+    forget_plots_on_commit([session])
+    session.delete()
+    if name:
+        transaction.on_commit(lambda: storage.delete(name))
