@@ -12,6 +12,18 @@ WORKER_ARGS ?= --pool=prefork --concurrency=1 -l info
 # lost (broker down at upload, a worker killed mid-task). Empty it where a beat runs elsewhere.
 BEAT_ARGS ?= -B
 
+# The signing key of local runs (`make run`, `make migrate`; every target, benchmarks too, gets it):
+# random, made once per install and kept in var/secret_key (owner-only, not in git), passed as
+# DJANGO_SECRET_KEY; a DJANGO_SECRET_KEY of the environment wins. With DEBUG off the app refuses
+# to start without a good key (fitness/settings.py).
+SECRET_KEY_FILE ?= var/secret_key
+ifndef DJANGO_SECRET_KEY
+export DJANGO_SECRET_KEY := $(shell test -s '$(SECRET_KEY_FILE)' || { mkdir -p '$(dir $(SECRET_KEY_FILE))' && \
+	tmp=$$(mktemp '$(SECRET_KEY_FILE).XXXXXX') && \
+	python3 -c 'import secrets; print(secrets.token_urlsafe(50))' > "$$tmp" && \
+	{ ln "$$tmp" '$(SECRET_KEY_FILE)' 2>/dev/null; rm -f "$$tmp"; }; }; cat '$(SECRET_KEY_FILE)')
+endif
+
 .PHONY: install run worker migrate test lint bench load
 
 install: $(STAMP)

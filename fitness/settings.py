@@ -7,11 +7,13 @@ broker under ``var/broker/``. Set ``DATABASE_URL`` (PostgreSQL) and
 
 import os
 import re
+import secrets
 import warnings
 from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -21,8 +23,58 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 # --- Core ---------------------------------------------------------------------------
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
-# The default key is for local runs only; production sets DJANGO_SECRET_KEY.
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="local-dev-only-not-secret-8f2c1d0b7a")
+
+# The signing key (tokens, sessions, password resets). Nothing is committed: production sets
+# DJANGO_SECRET_KEY; `make run` passes a random key made once per install and kept in
+# var/secret_key (not in git); with DEBUG on, or under pytest, settings read (or make) that
+# file themselves. With DEBUG off, a missing, short or published key refuses to start.
+SECRET_KEY_FILE = Path(env.str("DJANGO_SECRET_KEY_FILE", default=str(VAR_DIR / "secret_key")))
+#: Keys that were published and must never sign anything (the old local default among them).
+KNOWN_SECRET_KEYS = frozenset({"local-dev-only-not-secret-8f2c1d0b7a"})
+MIN_SECRET_KEY_LENGTH = 50
+
+
+def _local_secret_key(path: Path) -> str:
+    """This install's random key from ``path``, made (owner-only, atomically) if absent."""
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(MIN_SECRET_KEY_LENGTH) + "\n")
+        try:
+            os.link(tmp, path)  # fails if another process made it first: theirs is kept
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_text().strip()
+
+
+def _secret_key_problem(key: str) -> str | None:
+    """Why ``key`` cannot sign in production, or None (the rules of Django's security.W009, refused)."""
+    if not key:
+        return "is not set"
+    if key in KNOWN_SECRET_KEYS or key.startswith("django-insecure-"):
+        return "is a published default key"
+    if len(key) < MIN_SECRET_KEY_LENGTH:
+        return f"is shorter than {MIN_SECRET_KEY_LENGTH} characters"
+    if len(set(key)) < 5:
+        return "has fewer than 5 different characters"
+    return None
+
+
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+# pytest (8.2 and later) sets PYTEST_VERSION for its run and the processes it starts.
+if not SECRET_KEY and (DEBUG or "PYTEST_VERSION" in os.environ):
+    SECRET_KEY = _local_secret_key(SECRET_KEY_FILE)
+if not DEBUG and (_problem := _secret_key_problem(SECRET_KEY)):
+    raise ImproperlyConfigured(
+        f"DJANGO_SECRET_KEY {_problem}: with DEBUG off the server refuses to start. Set DJANGO_SECRET_KEY to "
+        f"{MIN_SECRET_KEY_LENGTH}+ random characters, e.g. "
+        "python3 -c 'import secrets; print(secrets.token_urlsafe(50))' (`make run` passes the key it keeps "
+        "in var/secret_key; DJANGO_DEBUG=true reads that file for local runs)."
+    )
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -192,13 +193,106 @@ def test_check_deploy_is_clean_with_the_production_environment():
     assert "no issues" in result.stdout
 
 
-def test_check_deploy_flags_the_local_defaults():
-    """The same check fails without the production environment: the key is the local one."""
-    result = manage("check", "--deploy", "--fail-level", "WARNING", env={})
+def test_check_deploy_flags_what_production_must_set():
+    """With only a good key the same check fails: hosts, HTTPS, HSTS and secure cookies are missing."""
+    key_only = {"DJANGO_SECRET_KEY": secrets.token_urlsafe(64)}
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=key_only)
     assert result.returncode != 0
     output = result.stdout + result.stderr
-    for warning in ("security.W009", "security.W004", "security.W008", "security.W012", "security.W016"):
+    for warning in ("security.W004", "security.W008", "security.W012", "security.W016"):
         assert warning in output
+
+
+# --- The secret key ---------------------------------------------------------------------
+
+#: The key that settings.py used to fall back on (it signed valid tokens wherever it was left).
+OLD_DEFAULT_KEY = "local-dev-only-not-secret-8f2c1d0b7a"
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        (None, "not set"),
+        ("", "not set"),
+        ("x" * 10 + secrets.token_urlsafe(20), "shorter than 50"),
+        (OLD_DEFAULT_KEY, "published default"),
+        ("django-insecure-" + secrets.token_urlsafe(48), "published default"),
+        ("ab" * 40, "fewer than 5 different"),
+    ],
+    ids=["missing", "empty", "short", "old-default", "django-insecure", "few-characters"],
+)
+def test_with_debug_off_a_missing_short_or_known_key_refuses_to_start(key, reason, tmp_path):
+    env = {"DJANGO_SECRET_KEY_FILE": str(tmp_path / "secret_key")}
+    if key is not None:
+        env["DJANGO_SECRET_KEY"] = key
+    result = manage("check", env=env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "DJANGO_SECRET_KEY" in result.stderr
+    assert reason in result.stderr
+    assert not (tmp_path / "secret_key").exists(), "with DEBUG off no key is made up"
+
+
+def test_with_debug_on_a_key_is_made_once_per_install_and_kept(tmp_path):
+    key_file = tmp_path / "var" / "secret_key"
+    env = {"DJANGO_DEBUG": "true", "DJANGO_SECRET_KEY_FILE": str(key_file)}
+    code = "from django.conf import settings; print(settings.SECRET_KEY)"
+    first = manage("shell", "-c", code, env=env)
+    assert first.returncode == 0, first.stderr
+    key = first.stdout.strip().splitlines()[-1]
+    assert key_file.read_text().strip() == key
+    assert len(key) >= 50
+    assert key != OLD_DEFAULT_KEY
+    assert key_file.stat().st_mode & 0o077 == 0, "only the owner can read it"
+    again = manage("shell", "-c", code, env=env)
+    assert again.stdout.strip().splitlines()[-1] == key
+
+
+def make_env(**extra: str) -> dict[str, str]:
+    """The environment of a `make` call: this one without DJANGO_SECRET_KEY."""
+    return {**{k: v for k, v in os.environ.items() if k != "DJANGO_SECRET_KEY"}, **extra}
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="no make here")
+def test_make_passes_a_random_key_kept_in_var(tmp_path):
+    """`make run` and `make migrate` (every target) export DJANGO_SECRET_KEY from var/secret_key,
+    made once per install; a DJANGO_SECRET_KEY of the environment wins."""
+    key_file = tmp_path / "secret_key"
+    show = ["make", "-s", "--eval", 'show-key: ; @printf %s "$$DJANGO_SECRET_KEY"', "show-key"]
+    first = subprocess.run(
+        [*show, f"SECRET_KEY_FILE={key_file}"], cwd=REPO, env=make_env(), capture_output=True, text=True, check=True
+    )
+    assert first.stdout == key_file.read_text().strip()
+    assert len(first.stdout) >= 50
+    assert key_file.stat().st_mode & 0o077 == 0
+    again = subprocess.run(
+        [*show, f"SECRET_KEY_FILE={key_file}"], cwd=REPO, env=make_env(), capture_output=True, text=True, check=True
+    )
+    assert again.stdout == first.stdout
+    mine = secrets.token_urlsafe(50)
+    given = subprocess.run(
+        [*show, f"SECRET_KEY_FILE={key_file}"],
+        cwd=REPO,
+        env=make_env(DJANGO_SECRET_KEY=mine),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert given.stdout == mine
+    # What `make run` starts (DEBUG off) accepts the key.
+    result = manage("check", env={"DJANGO_SECRET_KEY": first.stdout})
+    assert result.returncode == 0, result.stderr
+
+
+def test_tokens_signed_with_the_old_default_key_are_refused(db):
+    """A token forged with the key that used to be committed does not authenticate."""
+    import jwt
+
+    user = UserFactory()
+    claims = dict(AccessToken.for_user(user).payload)
+    forged = jwt.encode(claims, OLD_DEFAULT_KEY, algorithm="HS256")
+    assert bearer(forged).get(SESSIONS).status_code == 401
+    assert bearer(AccessToken.for_user(user)).get(SESSIONS).status_code == 200
 
 
 def test_production_settings_keep_debug_off_and_the_key_secret():
