@@ -85,6 +85,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Lockout after repeated failed logins (admin and API): "Authentication" below.
+    "axes",
     "rest_framework",
     "rest_framework_simplejwt",
     "django_filters",
@@ -107,6 +109,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a locked-out login of a Django view (the admin) into axes' 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "fitness.urls"
@@ -150,6 +154,27 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Authentication -----------------------------------------------------------------
+# django-axes counts failed logins on every path that calls authenticate() with the request:
+# the admin login form, the JWT token endpoint (its serializer passes the request) and the
+# password change. After AXES_FAILURE_LIMIT failures within the cool-off, logins of that
+# account (from any address) and from that address (for any account) are refused for
+# AXES_COOLOFF_MINUTES after the last failure: the admin answers axes' page, the API a 429
+# JSON error with Retry-After. A successful login forgets the failures of its account (not
+# those of its address on other accounts). Counts live in the database (all processes).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15.0))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = False  # fitness.accounts.lockout forgets the account's failures instead
+# The client address as the API's throttles see it (X-Forwarded-For only API_NUM_PROXIES deep).
+AXES_CLIENT_IP_CALLABLE = "fitness.accounts.lockout.client_ip"
+# Successful logins are not logged (a row per token would grow without end).
+AXES_DISABLE_ACCESS_LOG = True
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -1,9 +1,13 @@
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.signals import user_logged_in
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer as _TokenObtainPairSerializer
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer as _TokenRefreshSerializer
+
+from fitness.accounts.lockout import LockedOut
 
 
 class RegisterSerializer(serializers.Serializer):
@@ -52,6 +56,28 @@ class ExportSerializer(serializers.Serializer):
         child=serializers.DictField(),
         help_text="newest first; each with `recording_url` (the raw upload) and its sets with their repetitions",
     )
+
+
+class TokenObtainPairSerializer(_TokenObtainPairSerializer):
+    """simplejwt's login, watched by django-axes (settings.py, "Authentication"): the request goes
+    to ``authenticate()``, so failures are counted; a locked-out account or address is answered
+    429 (``locked_out``), whatever the password; a login forgets the account's failures."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        max_length = get_user_model()._meta.get_field(self.username_field).max_length
+        self.fields[self.username_field] = serializers.CharField(write_only=True, max_length=max_length)
+
+    def validate(self, attrs: dict) -> dict:
+        request = self.context.get("request")
+        try:
+            data = super().validate(attrs)
+        except AuthenticationFailed:
+            if getattr(request, "axes_locked_out", False):
+                raise LockedOut from None
+            raise
+        user_logged_in.send(sender=type(self.user), request=request, user=self.user)
+        return data
 
 
 class TokenRefreshSerializer(_TokenRefreshSerializer):

@@ -4,14 +4,20 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from fitness.core.throttling import AuthRateThrottle
 
-from .serializers import TokenRefreshSerializer
+from .serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 from .views import RegisterView
 
 _auth_tag = extend_schema_view(post=extend_schema(tags=["auth"]))
 
 urlpatterns = [
     path("register/", RegisterView.as_view(), name="auth-register"),
-    path("token/", _auth_tag(TokenObtainPairView).as_view(throttle_classes=[AuthRateThrottle]), name="auth-token"),
+    path(
+        "token/",
+        _auth_tag(TokenObtainPairView).as_view(
+            serializer_class=TokenObtainPairSerializer, throttle_classes=[AuthRateThrottle]
+        ),
+        name="auth-token",
+    ),
     path(
         "token/refresh/",
         _auth_tag(TokenRefreshView).as_view(
