@@ -215,8 +215,9 @@ FITNESS_EVALUATION_MANIFEST = env.path(
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
 # --- Cache --------------------------------------------------------------------------
-# Rendered session plots are kept here: per-process memory unless CACHE_URL names a
-# shared cache (e.g. redis://127.0.0.1:6379/1).
+# The API's rate limits are counted here, and rendered session plots kept: per-process
+# memory unless CACHE_URL names a shared cache (e.g. redis://127.0.0.1:6379/1; docker
+# compose sets one). `check --deploy` warns with DEBUG off and a process-local cache.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 # --- REST framework -----------------------------------------------------------------

@@ -170,6 +170,8 @@ PRODUCTION_ENV = {
     "DJANGO_SECRET_KEY": secrets.token_urlsafe(64),
     "DJANGO_ALLOWED_HOSTS": "api.example.org",
     "DJANGO_HTTPS": "true",
+    # Rate limits and lockouts shared by all web processes (no server is reached by `check`).
+    "CACHE_URL": "redis://127.0.0.1:6379/1",
 }
 KEEP = ("PATH", "HOME", "LANG", "DATABASE_URL", "CELERY_BROKER_URL", "PYTHONPATH")
 
@@ -199,8 +201,17 @@ def test_check_deploy_flags_what_production_must_set():
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=key_only)
     assert result.returncode != 0
     output = result.stdout + result.stderr
-    for warning in ("security.W004", "security.W008", "security.W012", "security.W016"):
+    for warning in ("security.W004", "security.W008", "security.W012", "security.W016", "accounts.W001"):
         assert warning in output
+
+
+def test_check_deploy_flags_a_process_local_cache():
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "CACHE_URL"}
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "accounts.W001" in output
+    assert "CACHE_URL" in output
 
 
 # --- The secret key ---------------------------------------------------------------------
