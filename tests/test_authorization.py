@@ -39,10 +39,12 @@ OPS = [
     Op("post", "/api/v1/auth/register/", PUBLIC, 201),
     Op("post", "/api/v1/auth/token/", PUBLIC),
     Op("post", "/api/v1/auth/token/refresh/", PUBLIC),
+    Op("post", "/api/v1/auth/logout/", PUBLIC, 204),  # holding the refresh token is the proof
     Op("get", "/api/v1/account/", MINE),
     Op("patch", "/api/v1/account/", MINE),
     Op("delete", "/api/v1/account/", MINE, 204),
     Op("get", "/api/v1/account/export/", MINE),
+    Op("post", "/api/v1/account/password/", MINE, 204),
     Op("get", "/api/v1/workouts/", MINE),
     Op("post", "/api/v1/workouts/", MINE, 201),
     Op("get", "/api/v1/workouts/{id}/", OWNED),
@@ -135,6 +137,8 @@ def payload(op: Op, world) -> tuple[dict | None, str]:
         ("post", "/api/v1/auth/register/"): {"username": "newcomer", "password": PASSWORD},
         ("post", "/api/v1/auth/token/"): {"username": world["owner"].username, "password": PASSWORD},
         ("post", "/api/v1/auth/token/refresh/"): {"refresh": str(RefreshToken.for_user(world["owner"]))},
+        ("post", "/api/v1/auth/logout/"): {"refresh": str(RefreshToken.for_user(world["owner"]))},
+        ("post", "/api/v1/account/password/"): {"old_password": PASSWORD, "new_password": "another-horse-battery-10"},
     }
     return bodies.get((op.method, op.path), {}), "json"
 

@@ -28,9 +28,36 @@ class User(AbstractUser):
 
     #: IANA time zone of the athlete; statistics group days, weeks and months in it.
     time_zone = models.CharField(max_length=64, default=DEFAULT_TIME_ZONE, validators=[validate_time_zone])
+    #: Raised by every password change of a saved user; JWTs carry the value they were issued
+    #: with (fitness/accounts/tokens.py) and are refused once it differs.
+    token_generation = models.PositiveIntegerField(
+        default=0, editable=False, help_text="raised by every password change: earlier tokens stop working"
+    )
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
+
+    def set_password(self, raw_password: str | None) -> None:
+        """Set the password; for a saved user this also ends every earlier token (once saved)."""
+        super().set_password(raw_password)
+        if not self._state.adding:
+            self.token_generation += 1
+
+    def check_password(self, raw_password: str) -> bool:
+        """Django's check. Its re-hash with a newer hasher (saved as ``password`` only) is no
+        password change: the tokens stay valid."""
+        generation = self.token_generation
+        try:
+            return super().check_password(raw_password)
+        finally:
+            self.token_generation = generation
+
+    async def acheck_password(self, raw_password: str) -> bool:
+        generation = self.token_generation
+        try:
+            return await super().acheck_password(raw_password)
+        finally:
+            self.token_generation = generation
 
     @property
     def tzinfo(self) -> zoneinfo.ZoneInfo:

@@ -5,8 +5,11 @@ import logging
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
+from django.utils import timezone
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from .models import User, validate_time_zone
+from .tokens import RefreshToken
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +33,33 @@ def user_update_profile(*, user: User, time_zone: str | None = None) -> User:
         user.time_zone = time_zone
         user.save(update_fields=["time_zone"])
     return user
+
+
+def user_change_password(*, user: User, new_password: str) -> User:
+    """Set a new password (validated by the caller) and end every earlier token of the account:
+    access tokens by the raised ``token_generation``, refresh tokens blacklisted too."""
+    with transaction.atomic():
+        user.set_password(new_password)
+        user.save(update_fields=["password", "token_generation"])
+        user_revoke_refresh_tokens(user=user)
+    logger.info("password changed for user %s; earlier tokens revoked", user.pk)
+    return user
+
+
+def user_revoke_refresh_tokens(*, user: User) -> int:
+    """Blacklist every unexpired refresh token issued to ``user``; returns how many were listed."""
+    outstanding = OutstandingToken.objects.filter(
+        user=user, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True
+    ).only("id")
+    rows = [BlacklistedToken(token=token) for token in outstanding]
+    BlacklistedToken.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
+
+
+def refresh_token_revoke(*, refresh: str) -> None:
+    """Logout: blacklist one refresh token. Raises simplejwt's TokenError when it is not a valid,
+    unexpired, not yet blacklisted refresh token."""
+    RefreshToken(refresh).blacklist()
 
 
 def user_delete(*, user: User) -> None:

@@ -1,13 +1,16 @@
-from django.contrib.auth import get_user_model
+from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.signals import user_logged_in
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer as _TokenObtainPairSerializer
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer as _TokenRefreshSerializer
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
 from fitness.accounts.lockout import LockedOut
+from fitness.accounts.tokens import RefreshToken, is_current
 
 
 class RegisterSerializer(serializers.Serializer):
@@ -63,6 +66,8 @@ class TokenObtainPairSerializer(_TokenObtainPairSerializer):
     to ``authenticate()``, so failures are counted; a locked-out account or address is answered
     429 (``locked_out``), whatever the password; a login forgets the account's failures."""
 
+    token_class = RefreshToken
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         max_length = get_user_model()._meta.get_field(self.username_field).max_length
@@ -81,10 +86,46 @@ class TokenObtainPairSerializer(_TokenObtainPairSerializer):
 
 
 class TokenRefreshSerializer(_TokenRefreshSerializer):
-    """simplejwt's refresh, answering 401 rather than 500 when the token's user was deleted."""
+    """simplejwt's refresh with rotation (the given token is blacklisted, a new one answered),
+    refusing (401) tokens issued before the account's last password change, and answering 401
+    rather than 500 when the token's user was deleted."""
+
+    token_class = RefreshToken
 
     def validate(self, attrs: dict) -> dict:
+        refresh = self.token_class(attrs["refresh"])  # signature, expiry, blacklist
+        user = get_user_model().objects.filter(pk=refresh.get(jwt_settings.USER_ID_CLAIM)).first()
+        if user is not None and not is_current(refresh, user):
+            raise InvalidToken("The token was issued before the account's password changed: log in again.")
         try:
             return super().validate(attrs)
         except get_user_model().DoesNotExist as exc:
             raise AuthenticationFailed(self.error_messages["no_active_account"], "no_active_account") from exc
+
+
+class LogoutSerializer(serializers.Serializer):
+    refresh = serializers.CharField(help_text="the refresh token to end (its access tokens live on until they expire)")
+
+
+class PasswordChangeSerializer(serializers.Serializer):
+    """The current password (checked like a login: failures count towards the lockout) and the
+    new one (Django's password validators)."""
+
+    old_password = serializers.CharField(write_only=True, style={"input_type": "password"}, max_length=128)
+    new_password = serializers.CharField(write_only=True, style={"input_type": "password"}, max_length=128)
+
+    def validate_old_password(self, value: str) -> str:
+        request = self.context["request"]
+        user = authenticate(request, username=request.user.get_username(), password=value)
+        if user is None or user.pk != request.user.pk:
+            if getattr(request, "axes_locked_out", False):
+                raise LockedOut
+            raise serializers.ValidationError("this is not the current password")
+        return value
+
+    def validate_new_password(self, value: str) -> str:
+        try:
+            validate_password(value, user=self.context["request"].user)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(list(exc.messages)) from exc
+        return value

@@ -5,7 +5,7 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 from fitness.core.throttling import AuthRateThrottle
 
 from .serializers import TokenObtainPairSerializer, TokenRefreshSerializer
-from .views import RegisterView
+from .views import LogoutView, RegisterView
 
 _auth_tag = extend_schema_view(post=extend_schema(tags=["auth"]))
 
@@ -25,4 +25,5 @@ urlpatterns = [
         ),
         name="auth-token-refresh",
     ),
+    path("logout/", LogoutView.as_view(), name="auth-logout"),
 ]
