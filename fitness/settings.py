@@ -337,11 +337,20 @@ FITNESS_SWEEP_INTERVAL_S = env.float("FITNESS_SWEEP_INTERVAL_S", default=60.0)
 FITNESS_SWEEP_QUEUED_AFTER_S = env.float("FITNESS_SWEEP_QUEUED_AFTER_S", default=300.0)
 FITNESS_SWEEP_PROCESSING_AFTER_S = env.float("FITNESS_SWEEP_PROCESSING_AFTER_S", default=CELERY_TASK_TIME_LIMIT + 60.0)
 FITNESS_MAX_COUNT_ATTEMPTS = env.int("FITNESS_MAX_COUNT_ATTEMPTS", default=3)
+# The orphan check (workers.tasks.delete_orphan_files) removes stored recordings that no
+# session refers to, once they are older than FITNESS_ORPHAN_MIN_AGE_S.
+FITNESS_ORPHAN_SWEEP_INTERVAL_S = env.float("FITNESS_ORPHAN_SWEEP_INTERVAL_S", default=6 * 3600.0)
+FITNESS_ORPHAN_MIN_AGE_S = env.float("FITNESS_ORPHAN_MIN_AGE_S", default=24 * 3600.0)
 CELERY_BEAT_SCHEDULE = {
     "requeue-stale-sessions": {
         "task": "workers.tasks.requeue_stale_sessions",
         "schedule": FITNESS_SWEEP_INTERVAL_S,
         "options": {"expires": FITNESS_SWEEP_INTERVAL_S},
+    },
+    "delete-orphan-files": {
+        "task": "workers.tasks.delete_orphan_files",
+        "schedule": FITNESS_ORPHAN_SWEEP_INTERVAL_S,
+        "options": {"expires": FITNESS_ORPHAN_SWEEP_INTERVAL_S},
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default=str(VAR_DIR / "celerybeat-schedule"))

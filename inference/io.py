@@ -9,7 +9,8 @@ Formats (``FORMATS``):
 - ``csv``: the canonical CSV: header ``time_s`` followed by channel names from
   ``CHANNEL_UNITS``.
 - ``json``: the canonical JSON: ``{"sample_rate_hz": float | "time_s": [float],
-  "channels": [str], "samples": [[float, ...], ...]}``.
+  "channels": [str], "samples": [[float, ...], ...]}``, parsed as a stream (ijson) so that
+  memory follows the numbers, not Python objects per value.
 
 Every reader returns time in seconds from the first sample and float32 samples in
 the units of ``CHANNEL_UNITS``. Errors raise :class:`RecordingError`, which names
@@ -19,12 +20,12 @@ the field and the problem so that the API can answer 400 with it.
 from __future__ import annotations
 
 import io
-import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+import ijson
 import numpy as np
 import pandas as pd
 
@@ -79,8 +80,24 @@ MIN_DURATION_S = 2.0
 MIN_SAMPLES = 10
 MAX_SAMPLE_RATE_HZ = 1000.0
 MIN_SAMPLE_RATE_HZ = 1.0
+#: Longest recording (s): a workout, not a day. With the rate cap of each counter it bounds
+#: every resampled grid, whatever the timestamps say.
+MAX_DURATION_S = 4 * 3600.0
+#: Longest pause between two samples (s); a longer gap is refused, naming its row (upload the
+#: parts as sessions of their own). Real watch recordings pause for up to about 10 s.
+MAX_GAP_S = 60.0
+#: Relative slack on the rate bounds: decimal timestamps are not exact (a long 1000 Hz file
+#: has a median step a hair under 1 ms).
+RATE_TOLERANCE = 1e-6
 #: Share of missing values per channel that is repaired by interpolation; more is refused.
 MAX_MISSING_SHARE = 0.2
+#: Largest magnitude a sample can have: samples are float32.
+MAX_SAMPLE_VALUE = float(np.finfo(np.float32).max)
+#: Deepest nesting of a JSON upload: the canonical JSON needs 3 (object, samples, row).
+MAX_JSON_DEPTH = 8
+#: Longest value or name quoted back in an error message, and longest message (characters).
+MAX_QUOTED_CHARS = 40
+MAX_MESSAGE_CHARS = 500
 
 BREAK = "break"
 
@@ -89,9 +106,17 @@ class RecordingError(ValueError):
     """An upload that cannot be read. ``field`` names the part of the input at fault."""
 
     def __init__(self, message: str, field: str = "file") -> None:
+        if len(message) > MAX_MESSAGE_CHARS:
+            message = message[: MAX_MESSAGE_CHARS - 1] + "…"
         super().__init__(message)
         self.field = field
         self.message = message
+
+
+def quoted(value: object) -> str:
+    """``repr(value)``, cut to ``MAX_QUOTED_CHARS`` (error messages never echo a whole cell)."""
+    text = repr(value)
+    return text if len(text) <= MAX_QUOTED_CHARS else text[: MAX_QUOTED_CHARS - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -127,10 +152,11 @@ class Recording:
 
     @property
     def sample_rate_hz(self) -> float:
-        """Median sample rate (Hz) estimated from the timestamps."""
-        if self.n_samples < 2:
+        """Mean sample rate (Hz): ``(n - 1) / duration``. Bursty recordings (samples arriving in
+        packets, as from CaRa's watch) have a median step far shorter than their mean one."""
+        if self.n_samples < 2 or self.duration_s <= 0:
             return 0.0
-        return float(1.0 / np.median(np.diff(self.time_s)))
+        return float((self.n_samples - 1) / self.duration_s)
 
     def channel(self, name: str) -> np.ndarray:
         """Samples of one channel, shape (n,). Raises KeyError if absent."""
@@ -160,13 +186,17 @@ def _read_bytes(source: Source) -> bytes:
     return data.encode() if isinstance(data, str) else data
 
 
-def _decode(raw: bytes) -> str:
+def _check_text(raw: bytes) -> None:
     if not raw.strip():
         raise RecordingError("the file is empty")
     if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
         raise RecordingError("the file is UTF-16 text; expected UTF-8")
     if b"\x00" in raw[:4096]:
         raise RecordingError("the file is binary, not text (expected UTF-8 CSV or JSON)")
+
+
+def _decode(raw: bytes) -> str:
+    _check_text(raw)
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -180,11 +210,14 @@ def read_recording(source: Source, fmt: str) -> Recording:
         RecordingError: unknown format (field ``format``), or a file that cannot be
             parsed or validated (field ``file``), with a message naming the problem.
     """
-    readers = {"exermote": _read_exermote, "cara": _read_cara, "csv": _read_csv, "json": _read_json}
-    if fmt not in readers:
-        raise RecordingError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}", field="format")
-    text = _decode(_read_bytes(source))
-    return readers[fmt](text)
+    readers = {"exermote": _read_exermote, "cara": _read_cara, "csv": _read_csv}
+    if fmt not in (*readers, "json"):
+        raise RecordingError(f"unknown format {quoted(fmt)}; expected one of {', '.join(FORMATS)}", field="format")
+    raw = _read_bytes(source)
+    if fmt == "json":
+        _check_text(raw)
+        return _read_json(raw)
+    return readers[fmt](_decode(raw))
 
 
 def _read_table(text: str, **kwargs) -> pd.DataFrame:
@@ -202,26 +235,39 @@ def _numeric(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
         bad = values.isna() & frame[col].notna()
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise RecordingError(f"column {col!r}: non-numeric value {frame[col].iloc[row]!r} in data row {row + 1}")
+            raise RecordingError(
+                f"column {quoted(col)}: non-numeric value {quoted(frame[col].iloc[row])} in data row {row + 1}"
+            )
         out[:, j] = values.to_numpy(dtype=np.float64)
     return out
+
+
+def _check_range(values: np.ndarray, names: list[str]) -> None:
+    """Every value fits a float32 sample (NaN, a missing value, passes). Raises RecordingError
+    naming the first data row and column that does not."""
+    with np.errstate(invalid="ignore"):
+        bad = np.abs(values) > MAX_SAMPLE_VALUE  # inf included
+    if bad.any():
+        row, col = (int(i[0]) for i in np.nonzero(bad))
+        raise RecordingError(
+            f"column {quoted(names[col])}, data row {row + 1}: value {values[row, col]:.6g} is "
+            f"{'infinite' if np.isinf(values[row, col]) else 'beyond the range of a sample'} "
+            f"(at most {MAX_SAMPLE_VALUE:.3g} in magnitude)"
+        )
 
 
 def _repair_missing(values: np.ndarray, names: list[str]) -> np.ndarray:
     """Fill a few NaN per channel by linear interpolation (nearest at the edges).
 
-    Raises RecordingError when a channel is infinite, or mostly missing.
+    Raises RecordingError when a channel is mostly missing.
     """
-    if np.isinf(values).any():
-        col = names[int(np.flatnonzero(np.isinf(values).any(axis=0))[0])]
-        raise RecordingError(f"column {col!r}: infinite values")
     missing = np.isnan(values)
     if not missing.any():
         return values
     share = missing.mean(axis=0)
     worst = int(np.argmax(share))
     if share[worst] > MAX_MISSING_SHARE:
-        raise RecordingError(f"column {names[worst]!r}: {share[worst]:.0%} of values are missing")
+        raise RecordingError(f"column {quoted(names[worst])}: {share[worst]:.0%} of values are missing")
     idx = np.arange(values.shape[0])
     out = values.copy()
     for j in np.flatnonzero(missing.any(axis=0)):
@@ -240,7 +286,10 @@ def _finish(
     annotations: Mapping[str, np.ndarray] | None = None,
     subject: str | None = None,
 ) -> Recording:
-    """Validate timestamps and values, shift time to start at 0, build the Recording."""
+    """Validate timestamps and values, shift time to start at 0, build the Recording.
+
+    Data rows in messages count from 1 in the order given.
+    """
     n = values.shape[0]
     if n < MIN_SAMPLES:
         raise RecordingError(f"the recording has {n} samples; at least {MIN_SAMPLES} are needed")
@@ -256,9 +305,21 @@ def _finish(
     duration = float(time_s[-1] - time_s[0])
     if duration < MIN_DURATION_S:
         raise RecordingError(f"the recording lasts {duration:.2f} s; at least {MIN_DURATION_S:g} s are needed")
+    gap = int(np.argmax(dt))
+    if dt[gap] > MAX_GAP_S:
+        raise RecordingError(
+            f"timestamps jump by {dt[gap]:.6g} s at data row {gap + 2}; gaps of at most {MAX_GAP_S:g} s are "
+            "accepted (upload each part as a session of its own)"
+        )
+    if duration > MAX_DURATION_S:
+        raise RecordingError(
+            f"the recording lasts {duration:.6g} s; at most {MAX_DURATION_S:g} s ({MAX_DURATION_S / 3600:g} h) "
+            "are accepted"
+        )
     rate = 1.0 / float(np.median(dt))
-    if not MIN_SAMPLE_RATE_HZ <= rate <= MAX_SAMPLE_RATE_HZ:
+    if not MIN_SAMPLE_RATE_HZ * (1 - RATE_TOLERANCE) <= rate <= MAX_SAMPLE_RATE_HZ * (1 + RATE_TOLERANCE):
         raise RecordingError(f"sample rate {rate:.3g} Hz is outside {MIN_SAMPLE_RATE_HZ:g}-{MAX_SAMPLE_RATE_HZ:g} Hz")
+    _check_range(values, channels)
     values = _repair_missing(values, channels)
     return Recording(
         time_s=(time_s - time_s[0]).astype(np.float64),
@@ -327,6 +388,7 @@ def _read_cara(text: str) -> Recording:
         )
     frame.columns = ["unix_ms", "acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"]
     values = _numeric(frame, list(frame.columns))
+    _check_range(values[:, 1:], list(frame.columns[1:]))  # before rows are dropped: rows as in the file
     time_s = values[:, 0] / 1000.0
     # Bursty arrival can repeat a millisecond stamp; keep the first row of each stamp.
     keep = np.concatenate([[True], np.diff(time_s) != 0])
@@ -361,49 +423,105 @@ def _read_csv(text: str) -> Recording:
     return _finish(time_s, _numeric(frame, channels), channels, "csv")
 
 
-def _read_json(text: str) -> Recording:
+def _read_json(raw: bytes) -> Recording:
+    """The canonical JSON, streamed: ``samples`` rows go straight into a float64 array, so that
+    memory is about 8 bytes per number (plus the upload) whatever the shape of the rows."""
+    if raw[:3] == b"\xef\xbb\xbf":
+        raw = raw[3:]
+    _check_json_depth(raw)
     try:
-        doc = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise RecordingError(f"invalid JSON: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise RecordingError("the JSON document must be an object with 'channels' and 'samples'")
-    channels = doc.get("channels")
-    if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
-        raise RecordingError("'channels' must be a list of channel names")
-    _check_channels(channels)
-    samples = doc.get("samples")
-    if not isinstance(samples, list) or not samples:
-        raise RecordingError("'samples' must be a non-empty list of rows")
-    if not all(isinstance(row, list) and len(row) == len(channels) for row in samples):
-        raise RecordingError(f"every row of 'samples' must be a list of {len(channels)} numbers")
-    if not all(v is None or _is_number(v) for row in samples for v in row):
-        raise RecordingError("'samples' must hold numbers (or null for a missing value)")
-    try:
-        values = np.array([[np.nan if v is None else v for v in row] for row in samples], dtype=np.float64)
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise RecordingError("'samples' must hold numbers within the float range") from exc
-    time_s = _json_time(doc, values.shape[0])
+        first = next(ijson.parse(raw), None)
+        if first is None or first[1] != "start_map":
+            raise RecordingError("the JSON document must be an object with 'channels' and 'samples'")
+        channels = _json_value(raw, "channels")
+        if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
+            raise RecordingError("'channels' must be a list of channel names")
+        _check_channels(channels)
+        values = _json_rows(raw, len(channels))
+        time_s = _json_time(raw, values.shape[0])
+    except ijson.JSONError as exc:
+        reason = str(exc).splitlines()[0].removeprefix("parse error: ")
+        if "overflow" in reason:  # yajl refuses 1e999 and 400-digit integers
+            raise RecordingError(f"invalid JSON: a number is beyond the float range ({reason})") from exc
+        raise RecordingError(f"invalid JSON: {reason[:MAX_QUOTED_CHARS]}") from exc
     return _finish(time_s, values, channels, "json")
+
+
+_MISSING = object()
+_OPEN, _CLOSE = np.frombuffer(b"[{", dtype=np.uint8), np.frombuffer(b"]}", dtype=np.uint8)
+
+
+def _check_json_depth(raw: bytes, chunk: int = 1 << 20) -> None:
+    """Refuse nesting deeper than ``MAX_JSON_DEPTH`` before parsing (the parser would build it).
+
+    Brackets inside strings count too: no valid recording has them, so a false refusal can only
+    hit a document that is not a recording anyway.
+    """
+    depth = 0
+    for start in range(0, len(raw), chunk):
+        b = np.frombuffer(raw, dtype=np.uint8, count=min(chunk, len(raw) - start), offset=start)
+        steps = np.isin(b, _OPEN).astype(np.int32) - np.isin(b, _CLOSE).astype(np.int32)
+        levels = depth + np.cumsum(steps, dtype=np.int32)
+        if levels.size and int(levels.max()) > MAX_JSON_DEPTH:
+            raise RecordingError(f"invalid JSON: nested deeper than {MAX_JSON_DEPTH} levels")
+        depth = int(levels[-1]) if levels.size else depth
+
+
+def _json_value(raw: bytes, key: str) -> object:
+    """The first top-level ``key``'s value (parsed in full: only for small values), or _MISSING."""
+    return next(ijson.items(raw, key, use_float=True), _MISSING)
+
+
+def _json_numbers(items: Iterator, first: int, what: str) -> np.ndarray:
+    """Numbers from ``items`` into a growing float64 array (None is NaN)."""
+    out = np.empty(max(first, 1024), dtype=np.float64)
+    n = 0
+    for v in items:
+        if n == out.shape[0]:
+            out = np.resize(out, 2 * n)
+        if v is None:
+            out[n] = np.nan
+        elif _is_number(v):
+            try:
+                out[n] = v
+            except OverflowError as exc:
+                raise RecordingError(f"{what}: {quoted(v)} is beyond the float range") from exc
+        else:
+            raise RecordingError(f"{what} must hold numbers (or null for a missing value), not {quoted(v)}")
+        n += 1
+    return out[:n]
+
+
+def _json_rows(raw: bytes, width: int) -> np.ndarray:
+    """``samples`` as float64 (n, width); each row a list of ``width`` numbers or nulls."""
+    out = np.empty((1024, width), dtype=np.float64)
+    n = 0
+    for row in ijson.items(raw, "samples.item", use_float=True):
+        if not isinstance(row, list) or len(row) != width:
+            raise RecordingError(f"every row of 'samples' must be a list of {width} numbers (row {n + 1} is not)")
+        if n == out.shape[0]:
+            out = np.resize(out, (2 * n, width))
+        out[n] = _json_numbers(iter(row), width, f"'samples' row {n + 1}")
+        n += 1
+    if n == 0:
+        raise RecordingError("'samples' must be a non-empty list of rows")
+    return out[:n]
 
 
 def _is_number(v: object) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
-def _json_time(doc: dict, n: int) -> np.ndarray:
-    """Timestamps (s), shape (n,), from the JSON's ``time_s`` or ``sample_rate_hz``."""
-    if "time_s" in doc:
-        ts = doc["time_s"]
-        if not isinstance(ts, list) or len(ts) != n or not all(_is_number(t) for t in ts):
+def _json_time(raw: bytes, n: int) -> np.ndarray:
+    """Timestamps (s), shape (n,), from the JSON's ``time_s`` or else its ``sample_rate_hz``."""
+    ts = _json_numbers(ijson.items(raw, "time_s.item", use_float=True), n, "'time_s'")
+    if ts.size or _json_value(raw, "time_s") is not _MISSING:
+        if ts.size != n or np.isnan(ts).any():
             raise RecordingError(f"'time_s' must be a list of {n} numbers, one per row of 'samples'")
-        try:
-            return np.asarray(ts, dtype=np.float64)
-        except OverflowError as exc:
-            raise RecordingError("'time_s' holds numbers beyond the float range") from exc
-    if "sample_rate_hz" not in doc:
+        return ts
+    rate = _json_value(raw, "sample_rate_hz")
+    if rate is _MISSING:
         raise RecordingError("the JSON needs 'sample_rate_hz' or 'time_s'")
-    rate = doc["sample_rate_hz"]
     if not _is_number(rate):
         raise RecordingError("'sample_rate_hz' must be a number")
     if not MIN_SAMPLE_RATE_HZ <= rate <= MAX_SAMPLE_RATE_HZ:  # also false for NaN

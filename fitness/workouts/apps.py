@@ -9,7 +9,7 @@ class WorkoutsConfig(AppConfig):
         # What the model registry shows and evaluates from sessions, without importing this app.
         from fitness.mlmodels import extensions
 
-        from . import selectors
+        from . import selectors, signals  # noqa: F401 - signals: connects the receivers
         from .services import evaluation_sessions
 
         extensions.register_version_summary(

@@ -53,3 +53,9 @@ def shadow_count_session(session_id: str, version_id: int) -> bool | None:
 def requeue_stale_sessions() -> int:
     """The periodic sweep (Celery beat): queue again sessions whose task was lost; returns how many."""
     return len(services.sessions_requeue_stale())
+
+
+@shared_task(name="workers.tasks.delete_orphan_files", soft_time_limit=300, time_limit=360)
+def delete_orphan_files() -> int:
+    """The periodic orphan check (Celery beat): stored recordings no session refers to; returns how many went."""
+    return len(services.orphan_files_delete())

@@ -129,14 +129,18 @@ def test_real_cara_file(exermote_files):
             .replace("1]", "1e999]", 1)
             .encode(),
             "json",
-            "infinite",
+            "beyond the float range",
         ),
         (
             b'{"sample_rate_hz": 10, "channels": ["acc_x"], "samples": [[' + b"1" * 400 + b"]" + b", [1]" * 40 + b"]}",
             "json",
             "float range",
         ),
-        (b'{"sample_rate_hz": ' + b"1" * 400 + b', "channels": ["acc_x"], "samples": [[1], [2]]}', "json", "outside"),
+        (
+            b'{"sample_rate_hz": ' + b"1" * 400 + b', "channels": ["acc_x"], "samples": [[1], [2]]}',
+            "json",
+            "float range",
+        ),
         (
             json.dumps({"sample_rate_hz": 10, "channels": ["acc_x"], "samples": [[[1]]] * 40}).encode(),
             "json",

@@ -178,7 +178,7 @@ BAD_INPUTS = [
         "JSON time_s huge",
         json_doc(time_s=[10**400 + i for i in range(40)]),
         fmt="json",
-        message="'time_s'|cannot be read",
+        message="'time_s'|cannot be read|float range",
     ),
     # --- other formats ---
     Bad("exermote without its columns", b"a,b\n1,2\n", fmt="exermote", message="not an Exermote CSV"),

@@ -9,6 +9,7 @@
 - :mod:`.shadow`: staging model versions count done sessions beside production.
 - :mod:`.reprocessing`: :func:`sessions_reprocess` re-counts sessions with the production version.
 - :mod:`.evaluation_sessions`: labelled sessions as the registry's evaluation datasets.
+- :mod:`.storage_sweep`: stored recordings no session refers to (a periodic check).
 """
 
 from .processing import (
@@ -21,6 +22,7 @@ from .processing import (
 from .queueing import enqueue_processing, sessions_enqueue
 from .reprocessing import sessions_reprocess
 from .shadow import shadow_count, shadow_queue
+from .storage_sweep import orphan_files_delete
 from .sweep import SWEEP_BATCH, sessions_requeue_stale
 from .uploads import MAX_CSV_COLUMNS, check_countable, parse_upload, recording_summary, session_create, session_delete
 from .workouts import workout_create, workout_update
@@ -31,6 +33,7 @@ __all__ = [
     "SWEEP_BATCH",
     "check_countable",
     "enqueue_processing",
+    "orphan_files_delete",
     "parse_upload",
     "recording_summary",
     "run_pipeline",

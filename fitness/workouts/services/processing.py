@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 #: Longest error text stored on a failed session.
 MAX_ERROR_CHARS = 2000
+#: Set and repetition times are stored to the millisecond, as the CLI prints them.
+TIME_DECIMALS = 3
 
 
 def run_pipeline(recording: Recording, *, exercise: str | None) -> CountResult:
@@ -125,12 +127,17 @@ def session_save_result(*, session_id: uuid.UUID | str, result: CountResult) -> 
             exercise=counted.exercise,
             method=counted.method,
             reps=counted.reps,
-            start_s=counted.start_s,
-            end_s=counted.end_s,
+            start_s=round(counted.start_s, TIME_DECIMALS),
+            end_s=round(counted.end_s, TIME_DECIMALS),
             performed_at=session.created_at + timedelta(seconds=counted.start_s),
         )
         repetitions += [
-            Repetition(set=exercise_set, index=i, start_s=rep.start_s, end_s=rep.end_s)
+            Repetition(
+                set=exercise_set,
+                index=i,
+                start_s=round(rep.start_s, TIME_DECIMALS),
+                end_s=round(rep.end_s, TIME_DECIMALS),
+            )
             for i, rep in enumerate(counted.repetitions)
         ]
     Repetition.objects.bulk_create(repetitions)

@@ -6,6 +6,7 @@ transaction commits (:func:`~.queueing.enqueue_processing`).
 
 from __future__ import annotations
 
+import csv
 import logging
 import uuid
 from functools import lru_cache
@@ -19,7 +20,6 @@ from inference.results import CountingError
 from inference.spec import ModelSpec
 
 from ..models import SensorSession, Workout
-from ..plots import forget_plots_on_commit
 from .queueing import enqueue_processing
 
 if TYPE_CHECKING:
@@ -27,9 +27,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: Most columns a CSV upload may have (the widest real format has about 20); wider
+#: Most columns a CSV upload may have (the widest real format, Exermote's, has 70); wider
 #: headers are refused before parsing, which would take seconds per 100,000 columns.
 MAX_CSV_COLUMNS = 256
+#: Longest first line of a CSV upload (bytes): 256 columns of long names fit in 16 KiB; a
+#: longer line (a header padded with spaces) is refused before pandas sees it.
+MAX_CSV_HEADER_BYTES = 64 * 1024
 
 
 def session_create(
@@ -103,11 +106,7 @@ def parse_upload(*, raw: bytes, fmt: str) -> Recording:
     with its traceback) is answered as an unreadable file rather than a server error.
     """
     if fmt in ("csv", "exermote", "cara"):
-        first_line = raw[: 1 << 20].split(b"\n", 1)[0]
-        if first_line.count(b",") >= MAX_CSV_COLUMNS:
-            raise RecordingError(
-                f"the first line has {first_line.count(b',') + 1} columns; at most {MAX_CSV_COLUMNS} are accepted"
-            )
+        check_csv_header(raw)
     try:
         recording = read_recording(raw, fmt)
     except RecordingError:
@@ -121,6 +120,21 @@ def parse_upload(*, raw: bytes, fmt: str) -> Recording:
             f"the samples must form a table of {len(recording.channels)} numbers per row; got shape {samples.shape}"
         )
     return recording
+
+
+def check_csv_header(raw: bytes) -> None:
+    """Refuse a CSV whose first line is longer than ``MAX_CSV_HEADER_BYTES`` or has more than
+    ``MAX_CSV_COLUMNS`` columns (counted as the CSV reader would: commas outside quotes)."""
+    end = raw.find(b"\n", 0, MAX_CSV_HEADER_BYTES + 1)
+    if end < 0 and len(raw) > MAX_CSV_HEADER_BYTES:
+        raise RecordingError(f"the first line is longer than {MAX_CSV_HEADER_BYTES // 1024} KiB")
+    first_line = raw[: end if end >= 0 else len(raw)]
+    try:
+        columns = len(next(csv.reader([first_line.decode("utf-8", errors="replace")]), [""]))
+    except csv.Error:  # a stray carriage return: count the separators
+        columns = first_line.count(b",") + 1
+    if columns > MAX_CSV_COLUMNS:
+        raise RecordingError(f"the first line has {columns} columns; at most {MAX_CSV_COLUMNS} are accepted")
 
 
 def check_countable(*, recording: Recording, exercise_hint: str | None) -> str:
@@ -170,9 +184,6 @@ def recording_summary(recording: Recording) -> dict:
 
 
 def session_delete(*, session: SensorSession) -> None:
-    """Delete a session, its sets and repetitions; its file and cached plot go once the delete commits."""
-    storage, name = session.file.storage, session.file.name
-    forget_plots_on_commit([session])
+    """Delete a session, its sets and repetitions; its file and cached plot go once the delete
+    commits (``fitness.workouts.signals``, for every delete path)."""
     session.delete()
-    if name:
-        transaction.on_commit(lambda: storage.delete(name))
