@@ -197,6 +197,8 @@ class TestWorkerFaults:
             hard = task.time_limit or app.conf.task_time_limit
             assert 0 < soft < hard
         assert app.conf.task_time_limit == settings.CELERY_TASK_TIME_LIMIT
+        # Every pool process is replaced once its memory passes the ceiling (issue 21, item 17).
+        assert 0 < app.conf.worker_max_memory_per_child == settings.CELERY_WORKER_MAX_MEMORY_PER_CHILD
         assert app.conf.task_soft_time_limit == settings.CELERY_TASK_SOFT_TIME_LIMIT
         assert app.conf.task_reject_on_worker_lost is True
         assert registry_tasks.evaluate_model_version.time_limit
