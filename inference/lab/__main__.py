@@ -1,4 +1,4 @@
-"""Research command line: ``python -m inference.lab train|evaluate|rescore|evaluate-peaks``.
+"""Research command line: ``python -m inference.lab train|evaluate|rescore|evaluate-peaks|evaluate-counter``.
 
 Training and leave-one-subject-out evaluation of the phase classifier on the Exermote
 recordings, counting saved held-out probabilities again, and the peak counter's CaRa
@@ -125,6 +125,12 @@ def _cmd_evaluate_peaks(args: argparse.Namespace) -> int:
     return main([args.data]) or 0
 
 
+def _cmd_evaluate_counter(args: argparse.Namespace) -> int:
+    from inference.lab.evaluate_counter import main
+
+    return main(["--data", args.data] + (["--json", args.json] if args.json else []))
+
+
 def main(argv: list[str] | None = None) -> int:
     from inference.lab.train import DEFAULT_DATA_DIR
 
@@ -202,6 +208,13 @@ def main(argv: list[str] | None = None) -> int:
     peaks = sub.add_parser("evaluate-peaks", help="evaluate the peak counter on the CaRa recordings")
     peaks.add_argument("--data", default=str(DEFAULT_DATA_DIR.parent / "cara"))
     peaks.set_defaults(func=_cmd_evaluate_peaks)
+
+    counter = sub.add_parser(
+        "evaluate-counter", help="the generic counter on every CaRa and muvr set (tune P1-P3, check P4-P6, muvr)"
+    )
+    counter.add_argument("--data", default=str(DEFAULT_DATA_DIR.parent))
+    counter.add_argument("--json", default=None, help="also write rows and report as JSON here")
+    counter.set_defaults(func=_cmd_evaluate_counter)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if getattr(args, "verbose", 0) else logging.WARNING)
