@@ -42,7 +42,7 @@ migrate: install
 # API on 0.0.0.0:$PORT (default 8000) plus a Celery worker in the background, on SQLite
 # and the embedded filesystem broker unless DATABASE_URL / CELERY_BROKER_URL say otherwise.
 run: migrate
-	@$(VENV)/bin/celery -A workers worker $(WORKER_ARGS) $(BEAT_ARGS) & worker=$$!; \
+	@export FITNESS_WEBHOOKS_ALLOW_PRIVATE="$${FITNESS_WEBHOOKS_ALLOW_PRIVATE:-1}"; $(VENV)/bin/celery -A workers worker $(WORKER_ARGS) $(BEAT_ARGS) & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver --insecure --noreload 0.0.0.0:$${PORT:-8000}
 

@@ -99,6 +99,7 @@ INSTALLED_APPS = [
     "fitness.workouts",
     "fitness.stats",
     "fitness.mlmodels",
+    "fitness.webhooks",
 ]
 
 MIDDLEWARE = [
@@ -274,6 +275,11 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ModelStageEnum": "fitness.mlmodels.models.Stage",
         "SettableModelStageEnum": "fitness.mlmodels.models.SETTABLE_STAGE_CHOICES",
+        # The sessions' status keeps its name beside the webhooks' status fields.
+        "StatusEnum": "fitness.workouts.models.SensorSession.Status",
+        "WebhookEventEnum": "fitness.webhooks.models.Event",
+        "WebhookDeliveryStatusEnum": "fitness.webhooks.models.Delivery.Status",
+        "WebhookSessionStatusEnum": "fitness.webhooks.models.FINISHED_STATUS_CHOICES",
     },
     # Error answers (400/401/403/404/413/415/429) documented on every operation.
     "POSTPROCESSING_HOOKS": [
@@ -357,6 +363,20 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default=str(VAR_DIR / "celerybeat-schedule"))
+
+# --- Webhooks -----------------------------------------------------------------------
+# Subscriptions (/api/v1/webhooks/) get a signed POST when a session is done or failed, from the
+# Celery task webhooks.deliver: FITNESS_WEBHOOKS_TIMEOUT_S to connect and to answer, up to
+# FITNESS_WEBHOOKS_MAX_ATTEMPTS attempts, retried after FITNESS_WEBHOOKS_RETRY_BACKOFF_S seconds,
+# doubling (at most FITNESS_WEBHOOKS_RETRY_BACKOFF_MAX_S). URLs whose host resolves to a private,
+# loopback, link-local, multicast or reserved address are refused, when subscribing and before
+# each delivery, unless FITNESS_WEBHOOKS_ALLOW_PRIVATE (`make run` sets it: receivers on this machine).
+FITNESS_WEBHOOKS_ALLOW_PRIVATE = env.bool("FITNESS_WEBHOOKS_ALLOW_PRIVATE", default=False)
+FITNESS_WEBHOOKS_TIMEOUT_S = env.float("FITNESS_WEBHOOKS_TIMEOUT_S", default=5.0)
+FITNESS_WEBHOOKS_MAX_ATTEMPTS = env.int("FITNESS_WEBHOOKS_MAX_ATTEMPTS", default=5)
+FITNESS_WEBHOOKS_RETRY_BACKOFF_S = env.float("FITNESS_WEBHOOKS_RETRY_BACKOFF_S", default=10.0)
+FITNESS_WEBHOOKS_RETRY_BACKOFF_MAX_S = env.float("FITNESS_WEBHOOKS_RETRY_BACKOFF_MAX_S", default=3600.0)
+FITNESS_WEBHOOKS_MAX_PER_USER = env.int("FITNESS_WEBHOOKS_MAX_PER_USER", default=10)
 
 # --- Logging ------------------------------------------------------------------------
 LOGGING = {

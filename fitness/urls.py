@@ -25,6 +25,7 @@ api_v1 = [
     path("stats/", include("fitness.stats.api.urls")),
     path("", include("fitness.workouts.api.urls")),
     path("", include("fitness.mlmodels.api.urls")),
+    path("", include("fitness.webhooks.api.urls")),
 ]
 
 urlpatterns = [

@@ -15,6 +15,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from fitness.webhooks import tasks as webhook_tasks
+from fitness.webhooks.models import Delivery, Subscription
 from fitness.workouts import tasks
 from fitness.workouts.models import ExerciseSet, Repetition, SensorSession, Workout
 from tests.conftest import bearer_client
@@ -72,6 +74,12 @@ OPS = [
     Op("post", "/api/v1/model-versions/{id}/activate/", STAFF, 404),
     Op("post", "/api/v1/model-versions/{id}/evaluate/", STAFF, 404),
     Op("post", "/api/v1/model-versions/{id}/stage/", STAFF, 404),
+    Op("get", "/api/v1/webhooks/", MINE),
+    Op("post", "/api/v1/webhooks/", MINE, 201),
+    Op("get", "/api/v1/webhooks/{id}/", OWNED),
+    Op("delete", "/api/v1/webhooks/{id}/", OWNED, 204),
+    Op("get", "/api/v1/webhooks/{id}/deliveries/", OWNED),
+    Op("post", "/api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver/", OWNED, 202),
 ]
 IDS = [f"{op.method.upper()} {op.path}" for op in OPS]
 
@@ -96,15 +104,36 @@ def test_every_operation_of_the_schema_is_in_the_table():
 def world(user, other_user, monkeypatch):
     """The owner's workout, counted session (with its set and repetition) and a staff user."""
     monkeypatch.setattr(tasks.process_session, "delay", lambda session_id: None)
+    monkeypatch.setattr(webhook_tasks.deliver, "delay", lambda delivery_id: None)
     session = counted_session(user, [("squat", 3, 1.0)])
     exercise_set = ExerciseSet.objects.get(session=session)
+    webhook = Subscription.objects.create(user=user, url="https://8.8.4.4/hook", events=["session.done"])
     return {
+        "webhook": webhook,
+        "delivery": Delivery.objects.create(
+            subscription=webhook,
+            event="session.done",
+            session_id=session.pk,
+            payload=webhook_event(session),
+            status=Delivery.Status.FAILED,  # a redelivery by another user would show
+        ),
         "workout": WorkoutFactory(user=user, notes=SECRET),
         "session": session,
         "set": exercise_set,
         "repetition": Repetition.objects.filter(set=exercise_set).first(),
         "staff": UserFactory(is_staff=True),
         "owner": user,
+    }
+
+
+def webhook_event(session) -> dict:
+    return {
+        "event": "session.done",
+        "session_id": str(session.pk),
+        "status": "done",
+        "total_reps": 3,
+        "occurred_at": "2024-05-01T10:00:00Z",
+        "delivery_id": "00000000-0000-4000-8000-000000000001",
     }
 
 
@@ -117,8 +146,10 @@ def url_of(op: Op, world) -> str:
         "sessions": world["session"],
         "sets": world["set"],
         "repetitions": world["repetition"],
+        "webhooks": world["webhook"],
     }.get(kind)
-    return op.path.replace("{id}", str(obj.pk if obj is not None else 999_999))
+    path = op.path.replace("{delivery_id}", str(world["delivery"].pk))
+    return path.replace("{id}", str(obj.pk if obj is not None else 999_999))
 
 
 def payload(op: Op, world) -> tuple[dict | None, str]:
@@ -139,6 +170,8 @@ def payload(op: Op, world) -> tuple[dict | None, str]:
         ("post", "/api/v1/auth/token/refresh/"): {"refresh": str(RefreshToken.for_user(world["owner"]))},
         ("post", "/api/v1/auth/logout/"): {"refresh": str(RefreshToken.for_user(world["owner"]))},
         ("post", "/api/v1/account/password/"): {"old_password": PASSWORD, "new_password": "another-horse-battery-10"},
+        # A literal public address: no name to resolve (nothing is sent: the task is not published).
+        ("post", "/api/v1/webhooks/"): {"url": "https://8.8.8.8/hook", "events": ["session.failed"]},
     }
     return bodies.get((op.method, op.path), {}), "json"
 
@@ -152,7 +185,9 @@ def snapshot(world) -> tuple:
     """What another user's request must leave as it was."""
     workout = Workout.objects.filter(pk=world["workout"].pk).values_list("notes", "date").first()
     session = SensorSession.objects.filter(pk=world["session"].pk).values_list("status", "total_reps").first()
-    return workout, session, ExerciseSet.objects.count(), Repetition.objects.count()
+    webhook = Subscription.objects.filter(pk=world["webhook"].pk).values_list("url", "events").first()
+    delivery = Delivery.objects.filter(pk=world["delivery"].pk).values_list("status", flat=True).first()
+    return workout, session, ExerciseSet.objects.count(), Repetition.objects.count(), webhook, delivery
 
 
 @pytest.mark.parametrize("op", ops(lambda op: op.access != PUBLIC))

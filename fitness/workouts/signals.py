@@ -1,5 +1,10 @@
-"""A deleted session's stored recording and cached plot go once the delete commits, whatever
-deleted it: the API, the admin, an account deletion (cascade) or a shell."""
+"""Signals of the workouts app.
+
+- A deleted session's stored recording and cached plot go once the delete commits, whatever
+  deleted it: the API, the admin, an account deletion (cascade) or a shell.
+- :data:`session_finished` tells apps that build on workouts (webhooks) that a session's
+  counting ended, so that workouts imports none of them.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,28 @@ import logging
 
 from django.db import transaction
 from django.db.models.signals import post_delete
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 
 from .models import SensorSession
 from .plots import forget_plots_on_commit
 
 logger = logging.getLogger(__name__)
+
+#: Sent once a session was saved ``done`` or marked ``failed``, after that transaction commits,
+#: with ``sender=SensorSession`` and ``session`` (the SensorSession as saved). Sent with
+#: ``send_robust``: a receiver's error is logged and never reaches the session. A session counted
+#: again (reprocessing) sends it again.
+session_finished = Signal()
+
+
+def send_session_finished_on_commit(session: SensorSession) -> None:
+    """Send :data:`session_finished` for ``session`` once the current transaction commits."""
+    transaction.on_commit(lambda: _send_session_finished(session), robust=True)
+
+
+def _send_session_finished(session: SensorSession) -> None:
+    # send_robust logs each receiver's exception (logger django.dispatch) and goes on.
+    session_finished.send_robust(sender=SensorSession, session=session)
 
 
 @receiver(post_delete, sender=SensorSession, dispatch_uid="workouts.session_files")

@@ -20,6 +20,7 @@ from inference.io import Recording, RecordingError, read_recording
 from inference.results import CountingError, CountResult
 
 from ..models import ExerciseSet, Repetition, SensorSession
+from ..signals import send_session_finished_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +148,7 @@ def session_save_result(*, session_id: uuid.UUID | str, result: CountResult) -> 
     session.model_version = result.model_version or ""
     session.finished_at = timezone.now()
     session.save(update_fields=["status", "error", "total_reps", "model_version", "finished_at"])
+    send_session_finished_on_commit(session)
     logger.info("session %s done: %d sets, %d reps", session_id, len(result.sets), result.total_reps)
     return session
 
@@ -163,4 +165,5 @@ def session_mark_failed(*, session_id: uuid.UUID | str, error: str) -> SensorSes
     session.total_reps = None
     session.finished_at = timezone.now()
     session.save(update_fields=["status", "error", "total_reps", "finished_at"])
+    send_session_finished_on_commit(session)
     return session
