@@ -71,13 +71,13 @@ def _describe(exc: Exception | None) -> str:
     """A short reason for the delivery log (urllib3's messages name the pool object)."""
     if exc is None:
         return "no address to connect to"
+    if isinstance(exc, NewConnectionError):  # before ConnectTimeoutError: urllib3 makes it a subclass
+        reason = str(exc).rsplit(": ", 1)[-1]
+        return f"cannot connect: {reason}"
     if isinstance(exc, ConnectTimeoutError):
         return "timed out connecting"
     if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
         return "timed out waiting for the answer"
-    if isinstance(exc, NewConnectionError):
-        reason = str(exc).rsplit(": ", 1)[-1]
-        return f"cannot connect: {reason}"
     if isinstance(exc, urllib3.exceptions.SSLError):
         return f"TLS error: {exc}"
     return f"{type(exc).__name__}: {exc}"

@@ -3,6 +3,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -18,6 +19,13 @@ _DELIVERY = (
     "raw body with the secret>`. A non-2xx answer, a timeout or a connection error is retried with exponential "
     "backoff; redirects are not followed."
 )
+
+
+class DeliveryLogPagination(PageNumberPagination):
+    """The delivery log: ``page_size`` per request, up to 100."""
+
+    page_size_query_param = "page_size"
+    max_page_size = 100
 
 
 @extend_schema_view(
@@ -70,7 +78,7 @@ class WebhookViewSet(
         responses=DeliverySerializer(many=True),
         description="The webhook's delivery log, newest first: each delivery with its attempts.",
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=DeliveryLogPagination)
     def deliveries(self, request: Request, pk=None) -> Response:
         queryset = selectors.delivery_list(subscription=self.get_object())
         page = self.paginate_queryset(queryset)
