@@ -24,7 +24,7 @@ export DJANGO_SECRET_KEY := $(shell test -s '$(SECRET_KEY_FILE)' || { mkdir -p '
 	{ ln "$$tmp" '$(SECRET_KEY_FILE)' 2>/dev/null; rm -f "$$tmp"; }; }; cat '$(SECRET_KEY_FILE)')
 endif
 
-.PHONY: install run worker migrate test lint bench load
+.PHONY: install run worker migrate test lint bench load hostile
 
 install: $(STAMP)
 
@@ -57,12 +57,14 @@ test: install
 #   history (BENCH_ARGS="--compare": again without the statistics indexes);
 # inference: counting one hour of data end to end vs the bare Keras predict over its windows;
 # worker: a real Celery worker, upload -> done latency and its RSS over 100 sessions;
-# api: requests/s and p95 of upload, session detail and stats under gunicorn -w 2.
+# api: requests/s and p95 of upload, session detail and stats under gunicorn -w 2;
+# hostile: hostile uploads against gunicorn and a prefork worker (`make hostile` below; SQLite
+#   and the filesystem broker unless DATABASE_URL / CELERY_BROKER_URL, as `make load`).
 # PostgreSQL from DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test; throw-away
 # databases beside it), Redis from BENCH_REDIS_URL (default redis://127.0.0.1:6379/13; own
 # queues). A benchmark whose data (../shared/data/exermote) or servers are absent says so and
 # skips. Each is interrupted (SIGINT: servers stopped, databases dropped) after BENCH_TIMEOUT
-# seconds; all together take about 6 minutes.
+# seconds; all together take about 8 minutes.
 BENCH_TIMEOUT ?= 600
 BENCH_RUN = timeout -s INT -k 30 $(BENCH_TIMEOUT) $(PY)
 bench: install
@@ -70,6 +72,7 @@ bench: install
 	$(BENCH_RUN) bench/inference_bench.py
 	$(BENCH_RUN) bench/worker_bench.py
 	$(BENCH_RUN) bench/api_bench.py
+	$(BENCH_RUN) bench/hostile_uploads.py
 
 # Load test on loopback (bench/load_test.py; --help for its options, LOAD_ARGS passes them):
 # LOAD_USERS users upload and read for LOAD_MINUTES minutes against
@@ -80,6 +83,17 @@ LOAD_USERS ?= 8
 LOAD_MINUTES ?= 1
 load: install
 	$(PY) bench/load_test.py --users $(LOAD_USERS) --minutes $(LOAD_MINUTES) $(LOAD_ARGS)
+
+# Fault injection on loopback (bench/hostile_uploads.py; HOSTILE_ARGS passes options, e.g.
+# --no-write): an attacker uploads time gaps, float32 overflows, a 20 MB JSON bomb, a gzip bomb,
+# 100,000-deep JSON and padded CSVs, 3 of each at once, while a normal user uploads a real
+# Exermote session every 3 s, against gunicorn -w 2 and a prefork worker (concurrency 1) on
+# load's servers (SQLite and the filesystem broker unless DATABASE_URL / CELERY_BROKER_URL).
+# Fails unless every hostile upload is refused naming the problem (or ends done/failed with a
+# reason), web and worker peak RSS stay under their bounds, and the normal user's p95
+# upload-to-done latency under attack is at most its baseline's + 5 s. About 2.5 minutes.
+hostile: install
+	$(BENCH_RUN) bench/hostile_uploads.py $(HOSTILE_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

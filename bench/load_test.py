@@ -96,6 +96,7 @@ class Recording:
     data: bytes
     exercise: str
     expected_sets: tuple[int, ...] | None  # None: not known in advance (the classifier)
+    fmt: str = "csv"  # the upload's ``format`` field
 
 
 def recordings() -> list[Recording]:
@@ -170,7 +171,7 @@ class Client:
 
     def upload(self, recording: Recording, client_id: str, *, retry: bool = False):
         boundary = uuid.uuid4().hex
-        fields = {"format": "csv", "client_id": client_id}
+        fields = {"format": recording.fmt, "client_id": client_id}
         if recording.exercise:
             fields["exercise"] = recording.exercise
         parts = [
@@ -261,6 +262,9 @@ class Environment:
     ``database_url`` is the run's own database: a SQLite file in ``workdir``, or a PostgreSQL
     database that ``benchlib.bench_database`` created (and drops)."""
 
+    #: The Celery pool options (bench/hostile_uploads.py runs the prefork pool of ``make run``).
+    worker_pool: tuple[str, ...] = ("--pool=solo",)
+
     def __init__(self, args, workdir: Path, database_url: str) -> None:
         self.args = args
         self.workdir = workdir
@@ -302,7 +306,7 @@ class Environment:
             "--timeout", "60", "--log-level", "warning",
         ]  # fmt: skip
         worker = [
-            str(VENV_BIN / "celery"), "-A", "workers", "worker", "--pool=solo", "-l", "warning",
+            str(VENV_BIN / "celery"), "-A", "workers", "worker", *self.worker_pool, "-l", "warning",
             "-Q", self.queue, "-n", f"{self.queue}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat",
         ]  # fmt: skip
         for name, cmd in (("gunicorn", gunicorn), ("worker", worker)):
