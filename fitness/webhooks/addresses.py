@@ -86,15 +86,24 @@ def parse(url: str) -> tuple[str, str, int, str]:
         raise URLError("enter a URL")
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
         raise URLError("the URL must not contain spaces or control characters")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError as exc:  # an unbalanced or bad [IPv6] host
+        raise URLError("the URL's host is not valid") from exc
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
         raise URLError("the URL must start with https:// or http://")
     if "@" in parts.netloc:
         raise URLError("the URL must not contain a user name or password (deliveries are signed instead)")
-    host = (parts.hostname or "").rstrip(".").lower()
+    host = (hostname or "").rstrip(".").lower()
     if not host:
         raise URLError("the URL has no host")
+    if ":" not in host:
+        try:  # an internationalised name as DNS and the Host header carry it
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError as exc:
+            raise URLError("the URL's host is not a valid name") from exc
     try:
         port = parts.port or SCHEMES[scheme]
     except ValueError as exc:
@@ -120,6 +129,7 @@ def resolve(url: str, *, allow_private: bool) -> Target:
         for text in addresses:
             address = ipaddress.ip_address(text.split("%", 1)[0])  # fe80::1%eth0: a zone index
             if why := refusal(address):
-                shown = f"{host} is" if host == text else f"{host!r} resolves to {text}, which is"
+                # The address itself is not shown: a name's inside address is nobody's business.
+                shown = f"{host} is" if host == text else f"{host!r} resolves to"
                 raise URLError(f"{shown} {why}: webhooks are only sent to public addresses")
     return Target(scheme=scheme, host=host, port=port, path=path, addresses=addresses)

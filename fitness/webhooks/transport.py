@@ -14,6 +14,9 @@ from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionErro
 
 from .addresses import Target
 
+#: Addresses of a name tried at most (each may take ``timeout_s`` to refuse).
+MAX_ADDRESSES = 3
+
 
 class TransportError(Exception):
     """No answer came: timeout, connection refused, TLS failure, broken answer."""
@@ -22,12 +25,12 @@ class TransportError(Exception):
 def post(target: Target, *, body: bytes, headers: dict[str, str], timeout_s: float) -> int:
     """POST ``body`` to ``target``; returns the answer's status code or raises :class:`TransportError`.
 
-    The addresses are tried in order while a connection cannot be made; ``timeout_s`` bounds
-    connecting and the wait for the answer to each address.
+    The first ``MAX_ADDRESSES`` addresses are tried in order while a connection cannot be made;
+    ``timeout_s`` bounds connecting to each and the wait for the answer.
     """
     headers = {**headers, "Host": target.host_header}
     error: Exception | None = None
-    for address in target.addresses:
+    for address in target.addresses[:MAX_ADDRESSES]:
         try:
             return _post_to(address, target, body=body, headers=headers, timeout_s=timeout_s)
         except (NewConnectionError, ConnectTimeoutError) as exc:

@@ -88,7 +88,14 @@ def test_every_address_of_the_name_is_checked(monkeypatch):
     for host, inside in [("mixed.example.com", "10.1.2.3"), ("mixed6.example.com", "::1")]:
         with pytest.raises(addresses.URLError) as exc:
             addresses.resolve(f"https://{host}/in", allow_private=False)
-        assert f"resolves to {inside}" in exc.value.message
+        assert f"{host!r} resolves to a" in exc.value.message
+        assert inside not in exc.value.message  # a name's inside address is not told
+
+
+def test_an_internationalised_name_is_looked_up_and_sent_as_idna(monkeypatch):
+    fake_dns(monkeypatch, {"xn--bcher-kva.example": ["93.184.215.14"]})
+    target = addresses.resolve("https://Bücher.example/hook", allow_private=False)
+    assert (target.host, target.host_header) == ("xn--bcher-kva.example", "xn--bcher-kva.example")
 
 
 def test_a_name_that_does_not_resolve_is_a_transient_error(monkeypatch):
@@ -111,6 +118,9 @@ def test_a_name_that_does_not_resolve_is_a_transient_error(monkeypatch):
         ("https://8.8.8.8/ho ok", "spaces"),
         ("https://8.8.8.8/hook\r\nX-Evil: 1", "control characters"),
         ("", "enter a URL"),
+        ("http://[::1/hook", "host is not valid"),
+        ("http://[not-an-ip]/hook", "host is not valid"),
+        ("http://a..b/hook", "not a valid name"),
     ],
 )
 def test_malformed_urls_are_refused(url, message):
