@@ -69,6 +69,7 @@ class TestCreate:
         [
             ({"url": "ftp://8.8.8.8/x", "events": ["session.done"]}, "url"),
             ({"url": "https://user:pw@8.8.8.8/x", "events": ["session.done"]}, "url"),
+            ({"url": "http://[::1/x", "events": ["session.done"]}, "url"),
             ({"url": "https://8.8.8.8/x", "events": []}, "events"),
             ({"url": "https://8.8.8.8/x", "events": ["session.started"]}, "events"),
             ({"url": "https://8.8.8.8/x"}, "events"),
