@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import unicodedata
 import zoneinfo
 from functools import lru_cache
 
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.functions import Lower
 
 DEFAULT_TIME_ZONE = "UTC"
 
@@ -23,6 +25,34 @@ def validate_time_zone(value: str) -> None:
         raise ValidationError(f"{value!r} is not a known IANA time zone (for example 'Europe/Berlin')")
 
 
+USERNAME_TAKEN = "a user with that username already exists"
+#: Scripts that one name may mix: Japanese writes kanji with kana, Korean hangul with hanja.
+_SCRIPT_FAMILIES = {"CJK": "HAN", "HIRAGANA": "HAN", "KATAKANA": "HAN", "HANGUL": "HAN", "BOPOMOFO": "HAN"}
+
+
+def username_scripts(value: str) -> set[str]:
+    """The scripts of the letters and digits of ``value``: the first word of each character's
+    Unicode name (``LATIN``, ``CYRILLIC``, ``GREEK``, ``ARABIC-INDIC`` for its digits, ...). ASCII
+    digits and the punctuation usernames allow (``_ . @ + -``) belong to none."""
+    scripts = set()
+    for char in value:
+        if char.isascii() and not char.isalpha():
+            continue
+        script = unicodedata.name(char, "UNKNOWN").split(" ", 1)[0]
+        scripts.add(_SCRIPT_FAMILIES.get(script, script))
+    return scripts
+
+
+def validate_username_script(value: str) -> None:
+    """Refuse a name whose letters come from several scripts (``"g\u0430by"``, with a Cyrillic
+    a, passes for ``gaby``). Names all in one script, Latin or not, are fine."""
+    scripts = username_scripts(value)
+    if len(scripts) > 1:
+        raise ValidationError(
+            f"a username is written in one script; this one mixes {', '.join(sorted(scripts)).lower()}"
+        )
+
+
 class User(AbstractUser):
     """An athlete (or an admin). Owns workouts and sensor sessions."""
 
@@ -36,6 +66,20 @@ class User(AbstractUser):
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
+        constraints = [
+            # One account per name whatever its case, also under concurrent registrations.
+            models.UniqueConstraint(
+                Lower("username"), name="accounts_user_username_folded_unique", violation_error_message=USERNAME_TAKEN
+            ),
+        ]
+
+    def clean(self) -> None:
+        """Django's (the username NFKC-normalised), then one script per username."""
+        super().clean()
+        try:
+            validate_username_script(self.username or "")
+        except ValidationError as exc:
+            raise ValidationError({"username": exc.messages}) from exc
 
     def set_password(self, raw_password: str | None) -> None:
         """Set the password; for a saved user this also ends every earlier token (once saved)."""

@@ -1,4 +1,4 @@
-"""Reads for accounts: the full export of one user's data."""
+"""Reads for accounts: whether a username is taken, the full export of one user's data."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from django.contrib.auth import get_user_model
+from django.db.models import Value
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 if TYPE_CHECKING:
@@ -32,6 +35,11 @@ _SESSION_FIELDS = (
     "finished_at",
 )
 _SET_FIELDS = ("id", "session_id", "index", "exercise", "method", "reps", "start_s", "end_s", "performed_at")
+
+
+def username_taken(*, username: str) -> bool:
+    """Whether an account has this name in any case (folded by the database, as its constraint)."""
+    return get_user_model().objects.alias(folded=Lower("username")).filter(folded=Lower(Value(username))).exists()
 
 
 def user_export(*, user: User, recording_url: Callable[[str], str]) -> dict:

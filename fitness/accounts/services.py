@@ -4,11 +4,13 @@ import logging
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from .models import User, validate_time_zone
+from .models import USERNAME_TAKEN, User, validate_time_zone
+from .selectors import username_taken
 from .tokens import RefreshToken
 
 logger = logging.getLogger(__name__)
@@ -16,13 +18,22 @@ logger = logging.getLogger(__name__)
 
 @transaction.atomic
 def user_create(*, username: str, password: str) -> User:
-    """Create an active user. Raises django ValidationError for a weak password or a taken name."""
+    """Create an active user. Raises django ValidationError (naming the field) for a weak
+    password, an invalid name (NFKC-normalised first; one script) or one taken in any case,
+    also when a concurrent registration takes it first (the database's constraint)."""
     model = get_user_model()
     user = model(username=username)
-    user.full_clean(exclude=["password"])
+    # The folded-name constraint is checked below, so that its error names ``username``.
+    user.full_clean(exclude=["password"], validate_constraints=False)
     validate_password(password, user=user)
+    if username_taken(username=user.username):
+        raise ValidationError({"username": [USERNAME_TAKEN]})
     user.set_password(password)
-    user.save()
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError as exc:  # a concurrent registration of the name won
+        raise ValidationError({"username": [USERNAME_TAKEN]}) from exc
     return user
 
 

@@ -10,6 +10,8 @@ from rest_framework_simplejwt.serializers import TokenRefreshSerializer as _Toke
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
 from fitness.accounts.lockout import LockedOut
+from fitness.accounts.models import USERNAME_TAKEN, validate_username_script
+from fitness.accounts.selectors import username_taken
 from fitness.accounts.tokens import RefreshToken, is_current
 
 
@@ -18,8 +20,13 @@ class RegisterSerializer(serializers.Serializer):
     password = serializers.CharField(write_only=True, style={"input_type": "password"}, max_length=128)
 
     def validate_username(self, value: str) -> str:
-        if get_user_model().objects.filter(username__iexact=value).exists():
-            raise serializers.ValidationError("a user with that username already exists")
+        value = get_user_model().normalize_username(value)  # NFKC, as the model stores it
+        try:
+            validate_username_script(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(list(exc.messages)) from exc
+        if username_taken(username=value):
+            raise serializers.ValidationError(USERNAME_TAKEN)
         return value
 
     def validate(self, attrs: dict) -> dict:
