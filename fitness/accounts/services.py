@@ -11,7 +11,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 
 from .models import USERNAME_TAKEN, User, validate_time_zone
 from .selectors import username_taken
-from .tokens import RefreshToken
+from .tokens import RefreshToken, use_once
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def user_revoke_refresh_tokens(*, user: User) -> int:
 def refresh_token_revoke(*, refresh: str) -> None:
     """Logout: blacklist one refresh token. Raises simplejwt's TokenError when it is not a valid,
     unexpired, not yet blacklisted refresh token."""
-    RefreshToken(refresh).blacklist()
+    use_once(RefreshToken(refresh))
 
 
 def user_delete(*, user: User) -> None:

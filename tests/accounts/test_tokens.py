@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
+from tests.accounts.concurrency import race
 from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -51,6 +52,14 @@ class TestRotation:
         # The new one works, once too.
         assert refresh(renewed.json()["refresh"]).status_code == 200
         assert refresh(renewed.json()["refresh"]).status_code == 401
+
+    @pytest.mark.django_db(transaction=True)
+    def test_concurrent_uses_of_one_refresh_token_give_one_new_token(self):
+        token = login(UserFactory().username)["refresh"]
+        clients = [APIClient(REMOTE_ADDR=f"10.8.0.{i}") for i in range(8)]
+        responses = race([lambda c=c: c.post(REFRESH, {"refresh": token}) for c in clients])
+        assert not [r for r in responses if isinstance(r, Exception)], responses
+        assert sorted(r.status_code for r in responses) == [200] + [401] * 7
 
 
 class TestLogout:

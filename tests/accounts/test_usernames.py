@@ -4,14 +4,13 @@ Cyrillic a, U+0430, among Latin letters is refused). Real requests, real databas
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 from rest_framework.test import APIClient
 
+from tests.accounts.concurrency import race
 from tests.factories import PASSWORD, UserFactory
 
 REGISTER = "/api/v1/auth/register/"
@@ -21,28 +20,6 @@ FULLWIDTH_GINA = "\uff47\uff49\uff4e\uff41"  # NFKC: "gina"
 
 def register(username: str, client: APIClient | None = None):
     return (client or APIClient()).post(REGISTER, {"username": username, "password": PASSWORD})
-
-
-def race(requests: list) -> list:
-    """Run the callables at the same moment, each in its own thread (and database connection)."""
-    barrier = threading.Barrier(len(requests))
-    results: list = [None] * len(requests)
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[i] = requests[i]()
-        except Exception as exc:
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(requests))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    return results
 
 
 @pytest.mark.django_db(transaction=True)

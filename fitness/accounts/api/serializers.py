@@ -12,7 +12,7 @@ from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from fitness.accounts.lockout import LockedOut
 from fitness.accounts.models import USERNAME_TAKEN, validate_username_script
 from fitness.accounts.selectors import username_taken
-from fitness.accounts.tokens import RefreshToken, is_current
+from fitness.accounts.tokens import RefreshToken, is_current, use_once
 
 
 class RegisterSerializer(serializers.Serializer):
@@ -93,21 +93,28 @@ class TokenObtainPairSerializer(_TokenObtainPairSerializer):
 
 
 class TokenRefreshSerializer(_TokenRefreshSerializer):
-    """simplejwt's refresh with rotation (the given token is blacklisted, a new one answered),
-    refusing (401) tokens issued before the account's last password change, and answering 401
-    rather than 500 when the token's user was deleted."""
+    """simplejwt's refresh with rotation: the given token is blacklisted (once: of concurrent
+    uses one wins, the others are 401) and a new one answered. 401 for a deleted or inactive
+    user and for tokens issued before the account's last password change."""
 
     token_class = RefreshToken
 
     def validate(self, attrs: dict) -> dict:
-        refresh = self.token_class(attrs["refresh"])  # signature, expiry, blacklist
+        refresh = self.token_class(attrs["refresh"])  # signature, expiry, type, blacklist
         user = get_user_model().objects.filter(pk=refresh.get(jwt_settings.USER_ID_CLAIM)).first()
-        if user is not None and not is_current(refresh, user):
+        if user is None or not jwt_settings.USER_AUTHENTICATION_RULE(user):
+            raise AuthenticationFailed(self.error_messages["no_active_account"], "no_active_account")
+        if not is_current(refresh, user):
             raise InvalidToken("The token was issued before the account's password changed: log in again.")
-        try:
-            return super().validate(attrs)
-        except get_user_model().DoesNotExist as exc:
-            raise AuthenticationFailed(self.error_messages["no_active_account"], "no_active_account") from exc
+        use_once(refresh)
+        data = {"access": str(refresh.access_token)}
+        # The successor keeps the claims (user, generation) with a new id and lifetime.
+        refresh.set_jti()
+        refresh.set_exp()
+        refresh.set_iat()
+        refresh.outstand()
+        data["refresh"] = str(refresh)
+        return data
 
 
 class LogoutSerializer(serializers.Serializer):
