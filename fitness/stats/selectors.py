@@ -72,18 +72,27 @@ def period_start(day: date, period: Period) -> date:
 
 
 def add_periods(start: date, period: Period, n: int) -> date:
-    """The first day of the period ``n`` periods after (``n < 0``: before) the one starting at ``start``."""
-    if period == "week":
-        return start + timedelta(weeks=n)
+    """The first day of the period ``n`` periods after (``n < 0``: before) the one starting at ``start``.
+
+    Raises ``OverflowError`` where that leaves Python's dates (years 1 to 9999).
+    """
     if period == "month":
         year, month0 = divmod(start.year * 12 + start.month - 1 + n, 12)
+        if not date.min.year <= year <= date.max.year:
+            raise OverflowError("date value out of range")
         return date(year, month0 + 1, 1)
-    return start + timedelta(days=n)
+    return start + timedelta(weeks=n) if period == "week" else start + timedelta(days=n)
 
 
 def next_period(start: date, period: Period) -> date:
     """The first day of the period after the one starting at ``start``."""
     return add_periods(start, period, 1)
+
+
+def period_span(start: date, end: date, period: Period) -> tuple[date, date]:
+    """``(first, stop)``: the first day of the period holding ``start`` and the first day after
+    the period holding ``end``; ``OverflowError`` where ``stop`` is past 9999-12-31."""
+    return period_start(start, period), next_period(period_start(end, period), period)
 
 
 def count_periods(start: date, end: date, period: Period) -> int:
@@ -157,13 +166,14 @@ def user_timeseries(
 
     Covers every period that touches the local dates ``[start, end]``; each row is
     ``{"start": <first local day of the period>, "reps": int, "sets": int}``, in
-    time order. Grouped in the database in the user's time zone.
+    time order. Grouped in the database in the user's time zone. One row per period:
+    the caller bounds the span (the API: ``MAX_PERIODS``, and dates that keep the span's
+    local midnights inside Python's datetime range).
     """
     if period not in PERIODS:
         raise ValueError(f"period must be one of {PERIODS}")
     tz = user.tzinfo
-    first = period_start(start, period)
-    stop = next_period(period_start(end, period), period)
+    first, stop = period_span(start, end, period)
     sets = counted_sets(user=user).filter(
         performed_at__gte=local_midnight(first, tz), performed_at__lt=local_midnight(stop, tz)
     )

@@ -8,6 +8,7 @@ from fitness.stats.selectors import (
     add_periods,
     count_periods,
     local_day_bounds,
+    period_span,
     period_start,
     user_exercise_stats,
     user_records,
@@ -236,3 +237,34 @@ class TestConsistency:
         services.session_mark_failed(session_id=session.pk, error="bad")
         assert user_exercise_stats(user=user) == []
         assert selectors.user_training_days(user=user) == []
+
+
+class TestCalendarLimits:
+    """Period arithmetic past Python's dates raises ``OverflowError`` (the API refuses such spans)."""
+
+    @pytest.mark.parametrize(
+        ("start", "period", "n"),
+        [
+            (dt.date(9999, 12, 1), "month", 1),
+            (dt.date(1, 1, 1), "month", -1),
+            (dt.date(9999, 12, 27), "week", 1),
+            (dt.date(1, 1, 1), "week", -1),
+            (dt.date(9999, 12, 31), "day", 1),
+            (dt.date(1, 1, 1), "day", -1),
+        ],
+    )
+    def test_add_periods_past_the_calendar_overflows(self, start, period, n):
+        with pytest.raises(OverflowError):
+            add_periods(start, period, n)
+
+    def test_period_span(self):
+        assert period_span(dt.date(2024, 3, 3), dt.date(2024, 3, 4), "week") == (
+            dt.date(2024, 2, 26),
+            dt.date(2024, 3, 11),
+        )
+        assert period_span(dt.date(9999, 1, 15), dt.date(9999, 11, 30), "month") == (
+            dt.date(9999, 1, 1),
+            dt.date(9999, 12, 1),
+        )
+        with pytest.raises(OverflowError):
+            period_span(dt.date(9999, 1, 15), dt.date(9999, 12, 30), "month")

@@ -10,7 +10,6 @@ from rest_framework.views import APIView
 from fitness.stats import selectors
 
 from .serializers import (
-    DEFAULT_PERIODS,
     ExerciseStatsParams,
     ExerciseStatsSerializer,
     RecordSerializer,
@@ -21,7 +20,7 @@ from .serializers import (
 
 
 def _params(serializer_class, request: Request) -> dict:
-    serializer = serializer_class(data=request.query_params)
+    serializer = serializer_class(data=request.query_params, context={"tz": request.user.tzinfo})
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
 
@@ -43,17 +42,14 @@ class TimeseriesView(APIView):
     """Repetitions and sets per day, ISO week or month in the profile's time zone; empty periods included.
 
     Without ``to`` the series ends today; without ``from`` it covers the last 30 days,
-    12 weeks or 12 months.
+    12 weeks or 12 months. A longer series than 3700 periods (``MAX_PERIODS``) is refused:
+    400 naming ``from``.
     """
 
     @extend_schema(parameters=[TimeseriesParams], responses=TimeseriesSerializer, tags=["stats"])
     def get(self, request: Request) -> Response:
         params = _params(TimeseriesParams, request)
-        period = params["period"]
-        end = params.get("to") or selectors.local_today(tz=request.user.tzinfo)
-        start = params.get("from")
-        if start is None:
-            start = selectors.add_periods(selectors.period_start(end, period), period, 1 - DEFAULT_PERIODS[period])
+        period, start, end = params["period"], params["from"], params["to"]
         exercise = params.get("exercise") or None
         results = selectors.user_timeseries(user=request.user, period=period, start=start, end=end, exercise=exercise)
         body = {

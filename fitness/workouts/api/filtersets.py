@@ -7,6 +7,7 @@ import zoneinfo
 
 import django_filters
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
@@ -16,9 +17,35 @@ from fitness.workouts.models import ExerciseSet, Repetition
 
 UTC = zoneinfo.ZoneInfo("UTC")
 
+#: The dates a query parameter may name: Python's ``date`` range less a day at each end, so
+#: that a time-zone conversion (less than a day) or the day after never leaves it. Shared by
+#: every date or date-time parameter of the API (history filters and statistics).
+MIN_DATE = dt.date(1, 1, 2)
+MAX_DATE = dt.date(9999, 12, 30)
+
+
+def validate_query_date(value: dt.date | dt.datetime) -> None:
+    """Refuse a date or date-time before ``MIN_DATE`` or after ``MAX_DATE``; a date-time with an
+    offset must be within them in UTC too. Raises Django's ``ValidationError``, so form fields
+    (django-filter) and DRF serializer fields can both use it."""
+    days, message = [value], f"must be from {MIN_DATE} to {MAX_DATE}"
+    if isinstance(value, dt.datetime):
+        days = [value.date()]
+        if timezone.is_aware(value):
+            message += " (in UTC too)"
+            try:
+                days.append(value.astimezone(UTC).date())
+            except OverflowError:
+                days.append(dt.date.min)
+    if not all(MIN_DATE <= day <= MAX_DATE for day in days):
+        raise ValidationError(message, code="out_of_range")
+
 
 class DateOrDateTimeField(forms.Field):
-    """An ISO 8601 date (``2024-05-01``) or date-time (``2024-05-01T18:30:00+02:00``)."""
+    """An ISO 8601 date (``2024-05-01``) or date-time (``2024-05-01T18:30:00+02:00``), within
+    ``MIN_DATE`` .. ``MAX_DATE`` (see :func:`validate_query_date`)."""
+
+    default_validators = [validate_query_date]
 
     default_error_messages = {
         "invalid": "Enter an ISO 8601 date (2024-05-01) or date-time (2024-05-01T18:30:00+02:00).",
@@ -62,6 +89,9 @@ class PerformedBoundFilter(django_filters.Filter):
         else:
             day = value + dt.timedelta(days=1) if self.upper else value
             bound = dt.datetime.combine(day, dt.time.min, tzinfo=tz)
+        # In UTC: PostgreSQL refuses offsets beyond 15:59, ISO 8601 allows up to 23:59. Within
+        # MIN_DATE .. MAX_DATE (validate_query_date) neither this nor the day added overflows.
+        bound = bound.astimezone(UTC)
         return qs.filter(**{f"{self.field_name}__{'lt' if self.upper else 'gte'}": bound})
 
 
