@@ -33,6 +33,9 @@ METADATA_ENTRY = "inference_metadata.json"
 #: Largest metadata entry read from a model file (bytes, as the zip directory states it
 #: before anything is inflated); the shipped one is about 20 KB.
 MAX_METADATA_BYTES = 1 << 20
+#: Largest sum of the entries' inflated sizes in a model file (bytes, from the zip directory):
+#: Keras inflates the weights before loading them; the shipped file inflates to about 3.4 MB.
+MAX_INFLATED_BYTES = 1 << 30
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_MODEL_PATH = MODELS_DIR / "default.keras"
 
@@ -184,11 +187,15 @@ def save_model(network, spec: ModelSpec, path: str | Path) -> Path:
 def read_metadata(path: str | Path) -> dict:
     """The metadata embedded in a model file, as stored (JSON). Raises ModelFileError.
 
-    The entry's size is checked in the zip directory before it is inflated, so a
-    compressed bomb costs nothing.
+    The entry's size, and the sum of all entries' sizes (the weights that Keras inflates
+    later), are checked in the zip directory before anything is inflated, so a compressed
+    bomb costs nothing.
     """
     try:
         with zipfile.ZipFile(path) as zf:
+            inflated = sum(info.file_size for info in zf.infolist())
+            if inflated > MAX_INFLATED_BYTES:
+                raise ModelFileError(f"the model file inflates to {inflated} bytes; at most {MAX_INFLATED_BYTES}")
             size = zf.getinfo(METADATA_ENTRY).file_size
             if size > MAX_METADATA_BYTES:
                 raise ModelFileError(f"{METADATA_ENTRY} inflates to {size} bytes; at most {MAX_METADATA_BYTES}")

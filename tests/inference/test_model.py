@@ -98,6 +98,19 @@ def test_a_metadata_bomb_is_refused_from_the_zip_directory(tmp_path):
         read_spec(path)
 
 
+def test_a_weights_bomb_is_refused_from_the_zip_directory(tmp_path, monkeypatch):
+    path, _ = tiny_model(tmp_path)
+    monkeypatch.setattr("inference.model.MAX_INFLATED_BYTES", 1 << 25)  # 32 MiB, to keep the test cheap
+    with (
+        zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf,
+        zf.open("model.weights.h5.pad", "w") as fh,
+    ):
+        for _ in range(3):
+            fh.write(bytes(1 << 24))
+    with pytest.raises(ModelFileError, match="inflates to"):
+        read_spec(path)
+
+
 def test_metadata_that_disagrees_with_the_network_is_refused(tmp_path):
     path, _ = tiny_model(tmp_path, window=40)
     with pytest.raises(ModelFileError, match="input"):
