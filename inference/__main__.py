@@ -1,8 +1,10 @@
 """Command line: ``python -m inference count [--format F] [--exercise E] PATH...``.
 
 ``count`` prints one JSON object per input file, one per line (architecture.md,
-"Contracts"): ``{"file", "total_reps", "model_version", "sets": [...]}``. Training and
-evaluation are research commands: ``python -m inference.lab --help``.
+"Contracts"): ``{"file", "total_reps", "model_version", "sets": [...]}``; an ``--exercise``
+outside the catalog exits with status 2 before anything is read. ``exercises`` prints the
+catalog (:mod:`inference.catalog`), one JSON object per line. Training and evaluation are
+research commands: ``python -m inference.lab --help``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import logging
 import sys
 
+from inference.catalog import is_known, unknown_exercise_message
 from inference.io import FORMATS
 
 
@@ -35,6 +38,19 @@ def _cmd_count(args: argparse.Namespace) -> int:
     return status
 
 
+def _cmd_exercises(args: argparse.Namespace) -> int:
+    from inference.catalog import catalog_with_methods
+    from inference.model import DEFAULT_MODEL_PATH, ModelFileError, read_spec
+
+    try:
+        spec = read_spec(args.model) if args.model else read_spec(DEFAULT_MODEL_PATH)
+    except ModelFileError:
+        spec = None
+    for entry in catalog_with_methods(spec):
+        print(json.dumps(entry), flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m inference", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -42,12 +58,20 @@ def main(argv: list[str] | None = None) -> int:
     count = sub.add_parser("count", help="count repetitions in recordings, one JSON line per file")
     count.add_argument("paths", nargs="+", metavar="PATH")
     count.add_argument("--format", default="exermote", choices=FORMATS)
-    count.add_argument("--exercise", default=None, help="exercise hint, e.g. jump_rope")
+    count.add_argument(
+        "--exercise", default=None, help="exercise hint: a catalog id (`exercises` lists them) or unknown"
+    )
     count.add_argument("--model", default=None, help="model file (default: the shipped model)")
     count.add_argument("--repetitions", action="store_true", help="include each repetition's times")
     count.set_defaults(func=_cmd_count)
 
+    exercises = sub.add_parser("exercises", help="list the exercise catalog, one JSON line per exercise")
+    exercises.add_argument("--model", default=None, help="model whose methods to show (default: the shipped one)")
+    exercises.set_defaults(func=_cmd_exercises)
+
     args = parser.parse_args(argv)
+    if getattr(args, "exercise", None) and not is_known(args.exercise):
+        count.error(f"argument --exercise: {unknown_exercise_message(args.exercise)}")
     logging.basicConfig(level=logging.WARNING)
     return args.func(args)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from inference.catalog import GENERIC_ONLY, counting_method
 from inference.counting import count_probabilities
 from inference.cycles import gravity_columns
 from inference.io import Recording
@@ -21,7 +22,7 @@ from inference.results import CountedSet, CountingError, CountResult
 from inference.spec import ModelSpec
 
 #: Exercises that are always counted by their cycles, even if a model had phases for them.
-PEAK_EXERCISES = frozenset({"jump_rope"})
+PEAK_EXERCISES = GENERIC_ONLY
 
 
 def get_default_model() -> PhaseModel:
@@ -70,13 +71,10 @@ def choose_method(recording: Recording, spec: ModelSpec | None, exercise: str | 
 
     Takes the model's spec, not the model: a web process answers it without loading a network.
     """
-    if exercise in PEAK_EXERCISES:
-        return "peaks"
     if spec is None or not recording.has_channels(spec.channels):
         return "peaks"
-    if exercise and exercise != "unknown" and exercise not in spec.exercises:
-        return "peaks"
-    return "classifier"
+    # The exercise's method is the catalog's (the same answer as GET /api/v1/exercises/).
+    return "classifier" if counting_method(exercise, spec) == "classifier" else "peaks"
 
 
 def check_countable(recording: Recording, spec: ModelSpec | None, exercise: str | None) -> str:
