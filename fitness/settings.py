@@ -277,6 +277,9 @@ SPECTACULAR_SETTINGS = {
         "SettableModelStageEnum": "fitness.mlmodels.models.SETTABLE_STAGE_CHOICES",
         # The sessions' status keeps its name beside the webhooks' status fields.
         "StatusEnum": "fitness.workouts.models.SensorSession.Status",
+        # Two fields named method: the sets' (what counted them) and the exercise catalog's.
+        "SetMethodEnum": "fitness.workouts.models.ExerciseSet.Method",
+        "CountingMethodEnum": "inference.catalog.COUNTING_METHODS",
         "WebhookEventEnum": "fitness.webhooks.models.Event",
         "WebhookDeliveryStatusEnum": "fitness.webhooks.models.Delivery.Status",
         "WebhookSessionStatusEnum": "fitness.webhooks.models.FINISHED_STATUS_CHOICES",

@@ -39,6 +39,8 @@ UNKNOWN = "unknown"
 GENERIC_ONLY = frozenset({"jump_rope"})
 
 CountingMethod = Literal["classifier", "generic"]
+#: The values of :data:`CountingMethod`, in order (the API's enum).
+COUNTING_METHODS = ("classifier", "generic")
 
 
 @dataclass(frozen=True)

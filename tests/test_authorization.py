@@ -25,6 +25,8 @@ from tests.factories import PASSWORD, UserFactory, WorkoutFactory, canonical_csv
 pytestmark = pytest.mark.django_db
 
 PUBLIC, OWNED, MINE, STAFF = "public", "owned", "mine", "staff"
+#: Any signed-in user, the same answer for all (no user data: the exercise catalog).
+ANY = "any"
 #: The owner's workout notes: must never appear in another user's answers.
 SECRET = "owner-notes-7f3a"
 
@@ -33,7 +35,7 @@ SECRET = "owner-notes-7f3a"
 class Op:
     method: str
     path: str  # as in the schema, with {id}
-    access: str  # PUBLIC (no login), OWNED (an object of one user), MINE (the caller's own data), STAFF
+    access: str  # PUBLIC (no login), OWNED (an object of one user), MINE (the caller's own data), ANY, STAFF
     ok: int = 200  # the owner's (or staff's) answer
 
 
@@ -64,6 +66,7 @@ OPS = [
     Op("get", "/api/v1/sets/{id}/", OWNED),
     Op("get", "/api/v1/repetitions/", MINE),
     Op("get", "/api/v1/repetitions/{id}/", OWNED),
+    Op("get", "/api/v1/exercises/", ANY),
     Op("get", "/api/v1/stats/exercises/", MINE),
     Op("get", "/api/v1/stats/timeseries/", MINE),
     Op("get", "/api/v1/stats/records/", MINE),

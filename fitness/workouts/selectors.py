@@ -4,18 +4,47 @@ staff-only shadow summaries the model registry shows."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from django.db.models import Count, F, Prefetch, Q, QuerySet
+
+from inference.catalog import catalog_with_methods
 
 from .models import ExerciseSet, Repetition, SensorSession, ShadowResult, Workout
 
 if TYPE_CHECKING:
     from fitness.accounts.models import User
     from fitness.mlmodels.models import ModelVersion
+    from inference.spec import ModelSpec
 
 #: The shadow summary of a version that never counted in the shadow.
 NO_SHADOW = {"sessions": 0, "agreed": 0, "agreement": None, "errors": 0}
+
+
+def counting_spec() -> ModelSpec | None:
+    """The spec uploads are counted with: the production version's (one query, no network
+    loaded), else the shipped model's; None without either."""
+    from fitness.mlmodels.selectors import production_spec
+
+    spec = production_spec()
+    return spec if spec is not None else _shipped_spec()
+
+
+@lru_cache(maxsize=1)
+def _shipped_spec() -> ModelSpec | None:
+    from inference.model import DEFAULT_MODEL_PATH, ModelFileError, read_spec
+
+    try:
+        return read_spec(DEFAULT_MODEL_PATH)
+    except ModelFileError:
+        return None
+
+
+def exercise_catalog() -> list[dict]:
+    """The exercise catalog (:mod:`inference.catalog`), each entry with the method that counts it now:
+    ``[{"id", "name", "method", "health_connect_type"}]``, ``unknown`` first, then by id."""
+    return catalog_with_methods(counting_spec())
 
 
 def workout_list(*, user: User) -> QuerySet[Workout]:

@@ -58,7 +58,7 @@ class TestUpload:
         ("fields", "field", "message"),
         [
             ({"format": "xlsx"}, "format", "not a valid choice"),
-            ({"exercise": "deadlift"}, "exercise", "not a valid choice"),
+            ({"exercise": "deadlifts"}, "exercise", "'deadlifts' is not in the exercise catalog; see GET"),
             ({"client_id": "not-a-uuid"}, "client_id", "valid UUID"),
             ({"workout": 999999}, "workout", "does not exist"),
             ({"file": csv_file(canonical_csv(n_samples=15))}, "file", "the recording lasts 1.40 s"),

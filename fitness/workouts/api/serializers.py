@@ -4,7 +4,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from fitness.workouts.models import Exercise, ExerciseSet, RecordingFormat, Repetition, SensorSession, Workout
+from fitness.workouts.models import ExerciseSet, RecordingFormat, Repetition, SensorSession, Workout
+from inference import catalog
 
 
 @extend_schema_field(OpenApiTypes.INT)
@@ -95,31 +96,40 @@ class SessionListSerializer(SessionSerializer):
     sets = ExerciseSetSummarySerializer(many=True, read_only=True)
 
 
+class CatalogExerciseField(serializers.CharField):
+    """An exercise id of the catalog (:mod:`inference.catalog`); the refusal says where the list is."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 64)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data) -> str:
+        value = super().to_internal_value(data)
+        if value and not catalog.is_known(value):
+            raise serializers.ValidationError(catalog.unknown_exercise_message(value), code="invalid_choice")
+        return value
+
+
 class SessionUploadSerializer(serializers.Serializer):
     """Multipart upload of one recording."""
 
     file = serializers.FileField(allow_empty_file=False)
     format = serializers.ChoiceField(choices=RecordingFormat.choices)
-    exercise = serializers.ChoiceField(choices=Exercise.choices, required=False, allow_blank=True)
+    exercise = CatalogExerciseField(
+        required=False,
+        allow_blank=True,
+        help_text="the exercise done, if known: a catalog id (GET /api/v1/exercises/) or `unknown`; blank: no hint",
+    )
     client_id = serializers.UUIDField(required=False, allow_null=True)
     workout = OwnedWorkoutField(required=False, allow_null=True)
 
 
 # --- History (sync) -----------------------------------------------------------------
 
-#: Health Connect ``ExerciseSegment.segmentType`` of each exercise (the Jetpack client's
-#: ``androidx.health.connect.client.records.ExerciseSegment.EXERCISE_SEGMENT_TYPE_*``).
-HEALTH_CONNECT_SEGMENT_TYPES = {
-    "burpee": 9,  # EXERCISE_SEGMENT_TYPE_BURPEE
-    "jumping_jack": 27,  # EXERCISE_SEGMENT_TYPE_JUMPING_JACK
-    "jump_rope": 28,  # EXERCISE_SEGMENT_TYPE_JUMP_ROPE
-    "sit_up": 50,  # EXERCISE_SEGMENT_TYPE_SIT_UP
-    "squat": 51,  # EXERCISE_SEGMENT_TYPE_SQUAT
-}
-#: ``EXERCISE_SEGMENT_TYPE_UNKNOWN``, for exercises without a Health Connect type.
-HEALTH_CONNECT_SEGMENT_UNKNOWN = 0
-
-_SEGMENT_TYPE_HELP = "Health Connect ExerciseSegment.segmentType (Jetpack EXERCISE_SEGMENT_TYPE_* value; 0 = unknown)"
+_SEGMENT_TYPE_HELP = (
+    "Health Connect ExerciseSegment.segmentType (Jetpack EXERCISE_SEGMENT_TYPE_* value) of the exercise, from "
+    "the catalog (GET /api/v1/exercises/); 0 = unknown, 38 = other workout"
+)
 
 
 class _ExerciseSegmentFields(serializers.Serializer):
@@ -152,7 +162,7 @@ class _ExerciseSegmentFields(serializers.Serializer):
 
     def get_segment_type(self, obj) -> int:
         exercise = self._exercise_set(obj).exercise
-        return HEALTH_CONNECT_SEGMENT_TYPES.get(exercise, HEALTH_CONNECT_SEGMENT_UNKNOWN)
+        return catalog.health_connect_type(exercise)
 
 
 class SetHistorySerializer(_ExerciseSegmentFields, serializers.ModelSerializer):

@@ -1,6 +1,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
+from .exercises import ExerciseViewSet
 from .negotiation import FirstRendererNegotiation
 from .views import ExerciseSetViewSet, RepetitionViewSet, SessionViewSet, WorkoutViewSet
 
@@ -9,6 +10,7 @@ router.register("workouts", WorkoutViewSet, basename="workout")
 router.register("sessions", SessionViewSet, basename="session")
 router.register("sets", ExerciseSetViewSet, basename="set")
 router.register("repetitions", RepetitionViewSet, basename="repetition")
+router.register("exercises", ExerciseViewSet, basename="exercise")
 
 #: ``/sessions/{id}/plot.png`` has a file name, so it is routed here rather than by the router
 #: (which would append a slash).
