@@ -111,6 +111,28 @@ def score_sets(pred_sets, truth: list[dict], set_break: np.ndarray, rate_hz: flo
     return {"sets": rows, "phantom_reps": int((~used).sum()), "rest_s": rest_s}
 
 
+def set_count_figures(*, sets: int, exact: int, within_1: int, abs_error: float, missed: int) -> dict:
+    """Per-set counting figures from tallies over true sets, as :func:`summarise` defines them.
+
+    Args:
+        sets: true sets (a true count of at least one repetition).
+        exact / within_1: of those, counted exactly / within +-1 repetition.
+        abs_error: the sum of ``|counted - true|`` over them (repetitions).
+        missed: of those, counted 0 (or not found at all).
+
+    Returns:
+        ``{"sets", "sets_exact", "sets_within_1", "count_mae", "missed_sets"}``; shares and the
+        MAE are None without a true set (where ``summarise`` says 0.0 for an empty fold).
+    """
+    return {
+        "sets": sets,
+        "sets_exact": exact / sets if sets else None,
+        "sets_within_1": within_1 / sets if sets else None,
+        "count_mae": abs_error / sets if sets else None,
+        "missed_sets": missed,
+    }
+
+
 def summarise(rows: list[dict], *, phantom: int, rest_s: float, correct7: int, correct4: int, frames: int) -> dict:
     """Headline figures from per-set rows, phantom repetitions and frame counts."""
     err = np.array([r["pred"] - r["true"] for r in rows]) if rows else np.zeros(0)
@@ -230,3 +252,53 @@ def true_sets(labels: np.ndarray, set_break: np.ndarray, rate_hz: float) -> list
         exercise = Counter(f.split(".")[0] for f in firsts).most_common(1)[0][0]
         out.append({"exercise": exercise, "reps": len(firsts), "start_s": start / rate_hz, "end_s": stop / rate_hz})
     return out
+
+
+@dataclass(frozen=True)
+class SetTruth:
+    """A recording whose true set counts are known without phase labels (users' corrections).
+
+    ``sets``: ``[{"exercise", "reps", "start_s", "end_s"}]`` true sets (``reps`` >= 1), seconds
+    from the first sample. ``unknown``: ``[(start_s, end_s)]`` spans whose truth is not known
+    (sets nobody reviewed): repetitions counted there are neither scored nor phantom.
+    ``exercise``: the upload's hint (None: none), passed to the counter as the worker does.
+    """
+
+    recording: Recording
+    sets: list[dict]
+    unknown: list[tuple[float, float]]
+    exercise: str | None = None
+
+
+def evaluate_on_sets(model: PhaseModel, items: list[SetTruth]) -> dict:
+    """Count recordings with ``model`` as the worker would and score the sets against known counts.
+
+    Each recording is counted by :func:`inference.pipeline.count_recording` (the method the
+    pipeline chooses), then matched to its true sets by :func:`score_sets` (a repetition
+    belongs to a true set when its centre lies in the set's span widened by ``SET_TOLERANCE_S``).
+
+    Returns:
+        :func:`set_count_figures` over the true sets, plus ``phantom_reps`` (repetitions whose
+        centre lies outside every true and unknown span), ``sets_counted`` (sets the model
+        found) and ``recordings``. No frame accuracy: there are no labels.
+    """
+    from inference.pipeline import count_recording
+
+    rows: list[dict] = []
+    phantom = counted_sets = 0
+    for item in items:
+        result = count_recording(item.recording, model=model, exercise=item.exercise)
+        counted_sets += len(result.sets)
+        unknown = [{"exercise": "", "reps": 0, "start_s": s, "end_s": e} for s, e in item.unknown]
+        scored = score_sets(result.sets, [*item.sets, *unknown], np.zeros(0, bool), 1.0)
+        rows += scored["sets"][: len(item.sets)]
+        phantom += scored["phantom_reps"]
+    errors = [abs(r["pred"] - r["true"]) for r in rows]
+    figures = set_count_figures(
+        sets=len(rows),
+        exact=sum(e == 0 for e in errors),
+        within_1=sum(e <= 1 for e in errors),
+        abs_error=float(sum(errors)),
+        missed=sum(r["pred"] == 0 for r in rows),
+    )
+    return {**figures, "phantom_reps": phantom, "sets_counted": counted_sets, "recordings": len(items)}

@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
 
 from inference.model import ModelFileError
 
@@ -44,6 +45,15 @@ class StageChangeInline(admin.TabularInline):
         return False
 
 
+_LIVE_COLUMNS = (
+    "sets of", "counted", "reviewed", "corrected", "true sets", "exact", "+-1", "phantom sets", "missed sets",
+)  # fmt: skip
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
     list_display = [
@@ -52,10 +62,10 @@ class ModelVersionAdmin(admin.ModelAdmin):
     ]  # fmt: skip
     list_filter = ["stage", "source", "evaluation_status"]
     search_fields = ["version", "checksum", "notes"]
-    actions = ["activate", "evaluate", "make_staging", "unstage"]
+    actions = ["activate", "evaluate", "evaluate_on_corrections", "make_staging", "unstage"]
     inlines = [StageChangeInline]
     readonly_fields = [
-        "version", "stage", "source", "checksum", "size_bytes", "file", "shadow_agreement", "metrics",
+        "version", "stage", "source", "checksum", "size_bytes", "file", "shadow_agreement", "live_metrics", "metrics",
         "evaluation_status", "evaluation_error", "evaluated_at", "metadata", "uploaded_by", "uploaded_at",
         "activated_by", "activated_at",
     ]  # fmt: skip
@@ -110,6 +120,29 @@ class ModelVersionAdmin(admin.ModelAdmin):
         agreement = "-" if summary["agreement"] is None else f"{summary['agreement']:.1%}"
         return f"{agreement} of {summary['sessions']} sessions ({summary['errors']} errors)"
 
+    @admin.display(description="live metrics (users' corrections)")
+    def live_metrics(self, obj: ModelVersion) -> str:
+        """The ``live_metrics`` summary as a table: overall, by exercise, by method."""
+        summary = extensions.version_summaries("live_metrics", [obj])[obj.pk]
+        if not summary.get("sets_counted") and not summary.get("sets"):
+            return "no sets counted by this version in done sessions yet"
+        rows = [("all", "", summary)]
+        rows += [("exercise", name, fig) for name, fig in summary.get("by_exercise", {}).items()]
+        rows += [("method", name, fig) for name, fig in summary.get("by_method", {}).items()]
+        head = format_html_join("", "<th>{}</th>", ((h,) for h in _LIVE_COLUMNS))
+        body = format_html_join(
+            "",
+            "<tr><td>{} {}</td>" + "<td>{}</td>" * (len(_LIVE_COLUMNS) - 1) + "</tr>",
+            (
+                (
+                    kind, name, f["sets_counted"], f["sets_reviewed"], f["sets_corrected"], f["sets"],
+                    _share(f["sets_exact"]), _share(f["sets_within_1"]), f["phantom_sets"], f["missed_sets"],
+                )
+                for kind, name, f in rows
+            ),
+        )  # fmt: skip
+        return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, body)
+
     @admin.action(description="Activate (make production; the current one is archived)")
     def activate(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
         if queryset.count() != 1:
@@ -131,6 +164,18 @@ class ModelVersionAdmin(admin.ModelAdmin):
             self.message_user(request, str(exc), messages.ERROR)
             return
         self.message_user(request, f"Evaluation queued for {queryset.count()} version(s).", messages.SUCCESS)
+
+    @admin.action(description="Evaluate on users' corrections (in the background)")
+    def evaluate_on_corrections(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        try:
+            for version in queryset:
+                services.model_version_queue_evaluation(version=version, user=request.user, kind="corrections")
+        except services.RegistryError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        self.message_user(
+            request, f"Evaluation on corrections queued for {queryset.count()} version(s).", messages.SUCCESS
+        )
 
     @admin.action(description="Stage (shadow-count new sessions)")
     def make_staging(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:

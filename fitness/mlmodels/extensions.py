@@ -7,7 +7,8 @@ apps' data comes through two hooks, registered from those apps' ``AppConfig.read
   ``shadow``: how often a staging version agreed with production on real sessions). The API
   and the admin show whatever is registered.
 - :func:`register_dataset_source`: a kind of evaluation dataset besides the shipped manifest
-  (the workouts app adds ``sessions``: labelled uploaded sessions).
+  (the workouts app adds ``sessions``: labelled uploaded sessions, and ``corrections``: sessions
+  whose sets users reviewed, their counts as truth).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from inference.io import Recording
+    from inference.scoring import SetTruth
 
     from .models import ModelVersion
 
@@ -41,12 +43,19 @@ class DatasetSource:
     as ``(recordings, description)`` in the worker, and ``default()`` offers a dataset to use
     when the admin named none (or None). ``resolve`` and ``load`` raise ``ValueError`` with a
     message for admins when an id is unusable.
+
+    ``truth`` says what the recordings carry: ``labels`` (phase labels; scored by
+    ``inference.scoring.evaluate_model``, the figures replace the version's ``metrics``) or
+    ``sets`` (``load`` gives ``inference.scoring.SetTruth`` items, true set counts without
+    labels; scored by ``inference.scoring.evaluate_on_sets`` and stored under
+    ``metrics[kind]``, beside the labelled or LOSO figures).
     """
 
     kind: str
     resolve: Callable[[list[str]], dict]
-    load: Callable[[dict], tuple[list[Recording], dict]]
+    load: Callable[[dict], tuple[list[Recording] | list[SetTruth], dict]]
     default: Callable[[], dict | None] = lambda: None
+    truth: str = "labels"
 
 
 _summaries: dict[str, VersionSummary] = {}

@@ -27,6 +27,32 @@ class ShadowSummarySerializer(serializers.Serializer):
     errors = serializers.IntegerField(help_text="sessions the version could not count")
 
 
+# The ``live_metrics`` summary the workouts app registers: how a version did on real uploads,
+# judged by the users' reviews of the sets it counted.
+class _LiveFiguresSerializer(serializers.Serializer):
+    sets_counted = serializers.IntegerField(help_text="sets the version counted (in done sessions)")
+    sets_reviewed = serializers.IntegerField(help_text="of those, sets users confirmed or corrected")
+    sets_corrected = serializers.IntegerField(help_text="of those, sets whose user count differs from the counted one")
+    sets = serializers.IntegerField(help_text="true sets: reviewed sets with reps > 0, user-added ones included")
+    sets_exact = serializers.FloatField(allow_null=True, help_text="share of true sets counted exactly; null: none yet")
+    sets_within_1 = serializers.FloatField(allow_null=True, help_text="share of true sets counted within +-1")
+    count_mae = serializers.FloatField(allow_null=True, help_text="mean |counted - true| repetitions per true set")
+    missed_sets = serializers.IntegerField(
+        help_text="true sets the version counted 0 of: added by users in sessions it counted, or lost in a re-count"
+    )
+    phantom_sets = serializers.IntegerField(help_text="counted sets users corrected to 0 (nothing was done)")
+    phantom_reps = serializers.IntegerField(help_text="the repetitions counted in phantom sets")
+
+
+class LiveMetricsSerializer(_LiveFiguresSerializer):
+    """Live accuracy of a version from users' corrections, overall, by exercise and by method."""
+
+    by_exercise = serializers.DictField(child=_LiveFiguresSerializer(), help_text="the same figures per exercise")
+    by_method = serializers.DictField(
+        child=_LiveFiguresSerializer(), help_text="the same per counting method (`manual`: a set only the user found)"
+    )
+
+
 _VERSION_FIELDS = [
     "id",
     "version",
@@ -62,6 +88,7 @@ _VERSION_FIELDS = [
 #: Summaries other apps register per version (:mod:`fitness.mlmodels.extensions`), by field.
 SUMMARY_FIELDS = ("shadow",)
 _NO_SHADOW = {"sessions": 0, "agreed": 0, "agreement": None, "errors": 0}  # no app counts in the shadow
+_NO_LIVE_METRICS: dict = {}  # no app registered live metrics
 
 
 class _VersionListSerializer(serializers.ListSerializer):
@@ -120,9 +147,15 @@ class ModelVersionDetailSerializer(ModelVersionSerializer):
     metadata = serializers.JSONField(read_only=True)
     stage_history = StageChangeSerializer(source="stage_changes", many=True, read_only=True)
 
+    live_metrics = serializers.SerializerMethodField()
+
     class Meta(ModelVersionSerializer.Meta):
-        fields = [*_VERSION_FIELDS, "metadata", "stage_history"]
+        fields = [*_VERSION_FIELDS, "live_metrics", "metadata", "stage_history"]
         read_only_fields = fields
+
+    @extend_schema_field(LiveMetricsSerializer)
+    def get_live_metrics(self, obj: ModelVersion) -> dict:
+        return self._summary("live_metrics", obj) or _NO_LIVE_METRICS
 
 
 class ModelVersionUploadSerializer(serializers.Serializer):
@@ -153,6 +186,15 @@ class StageSerializer(serializers.Serializer):
 
 
 class EvaluateSerializer(serializers.Serializer):
+    dataset = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=32,
+        help_text=(
+            "a dataset kind: `corrections` evaluates on sessions users corrected (their reviewed counts as truth; "
+            "`sessions` narrows them; figures under metrics.corrections, beside the LOSO ones); default: labelled"
+        ),
+    )
     sessions = serializers.ListField(
         child=serializers.UUIDField(),
         required=False,
@@ -163,3 +205,9 @@ class EvaluateSerializer(serializers.Serializer):
             "else the shipped evaluation manifest"
         ),
     )
+
+    def validate_dataset(self, value: str) -> str:
+        kinds = [source.kind for source in extensions.dataset_sources()]
+        if value and value not in kinds:
+            raise serializers.ValidationError(f"unknown dataset kind {value!r}; one of: {', '.join(kinds) or 'none'}")
+        return value

@@ -136,7 +136,9 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         description=(
             "Queue the evaluation of this version on labelled recordings: the given sessions, else the "
             "configured evaluation sessions, else the shipped evaluation manifest. Frame accuracy, per-set "
-            "exact and +-1 counting and phantom reps land in `metrics`; follow `evaluation_status`."
+            "exact and +-1 counting and phantom reps land in `metrics`; follow `evaluation_status`. "
+            "With `dataset: corrections`, on sessions users corrected (their reviewed counts as truth): "
+            "per-set figures under `metrics.corrections`, the other figures kept."
         ),
     )
     @action(detail=True, methods=["post"])
@@ -146,7 +148,10 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         serializer.is_valid(raise_exception=True)
         try:
             version = services.model_version_queue_evaluation(
-                version=version, user=request.user, session_ids=serializer.validated_data.get("sessions")
+                version=version,
+                user=request.user,
+                session_ids=serializer.validated_data.get("sessions"),
+                kind=serializer.validated_data.get("dataset") or None,
             )
         except services.RegistryError as exc:
             raise serializers.ValidationError({"sessions": [str(exc)]}) from exc

@@ -35,16 +35,26 @@ logger = logging.getLogger(__name__)
 SESSIONS = "sessions"
 
 
-def evaluation_dataset(*, session_ids: Iterable[uuid.UUID | str] | None = None) -> dict:
+def evaluation_dataset(*, session_ids: Iterable[uuid.UUID | str] | None = None, kind: str | None = None) -> dict:
     """What an evaluation runs on (JSON, passed to the task and stored with the metrics).
 
-    The given labelled sessions; else the first registered source's default (the sessions
-    configured as evaluation sessions); else the shipped evaluation manifest
+    With ``kind``, that registered source's dataset of the given ids (the source chooses when
+    none are given; e.g. ``corrections``: the sessions users corrected). Else the given
+    labelled sessions; else the first registered source's default (the sessions configured
+    as evaluation sessions); else the shipped evaluation manifest
     (``settings.FITNESS_EVALUATION_MANIFEST``).
 
     Raises:
-        RegistryError: a given session is unusable, or no app provides session datasets.
+        RegistryError: a given session is unusable, or no app provides datasets of the kind.
     """
+    if kind:
+        source = extensions.dataset_source(kind)
+        if source is None:
+            raise RegistryError(f"no app provides evaluation datasets of kind {kind!r}")
+        try:
+            return source.resolve([str(s) for s in session_ids or []])
+        except ValueError as exc:
+            raise RegistryError(str(exc)) from exc
     if session_ids:
         source = extensions.dataset_source(SESSIONS)
         if source is None:
@@ -61,14 +71,19 @@ def evaluation_dataset(*, session_ids: Iterable[uuid.UUID | str] | None = None) 
 
 
 def model_version_queue_evaluation(
-    *, version: ModelVersion | int, user: User | None, session_ids: Iterable[uuid.UUID | str] | None = None
+    *,
+    version: ModelVersion | int,
+    user: User | None,
+    session_ids: Iterable[uuid.UUID | str] | None = None,
+    kind: str | None = None,
 ) -> ModelVersion:
-    """Queue the evaluation of a version (status ``queued``); the task runs after commit.
+    """Queue the evaluation of a version (status ``queued``) on :func:`evaluation_dataset`;
+    the task runs after commit.
 
     Raises:
         ModelVersion.DoesNotExist; RegistryError: a given session is unusable.
     """
-    dataset = evaluation_dataset(session_ids=session_ids)
+    dataset = evaluation_dataset(session_ids=session_ids, kind=kind)
     pk = getattr(version, "pk", version)
     with transaction.atomic():
         target = ModelVersion.objects.select_for_update().get(pk=pk)
@@ -88,6 +103,12 @@ def _enqueue_evaluation(version_id: int, dataset: dict) -> None:
     except Exception as exc:  # noqa: BLE001 - the broker is down: say so, staff can ask again
         logger.warning("evaluation of model version %s could not be queued: %s", version_id, exc)
         _evaluation_failed(version_id, "the evaluation could not be queued (task broker unavailable); ask again")
+
+
+def _truth_of(dataset: dict) -> str:
+    """``labels`` or ``sets``: what the dataset's recordings carry (see ``DatasetSource.truth``)."""
+    source = extensions.dataset_source(str(dataset.get("kind", "manifest")))
+    return source.truth if source is not None else "labels"
 
 
 def _evaluation_recordings(dataset: dict) -> tuple[list, dict]:
@@ -121,6 +142,9 @@ def model_version_evaluate(*, version_id: int, dataset: dict) -> ModelVersion | 
     Stores frame accuracy, per-set exact and +-1 counting, count MAE, missed sets and
     phantom repetitions (``inference.scoring.evaluate_model``) with the dataset in
     ``metrics``; status ``done``, or ``failed`` with the reason. Never raises for bad data.
+    A dataset of true set counts (``DatasetSource.truth == "sets"``, e.g. users' corrections)
+    is scored by ``inference.scoring.evaluate_on_sets`` and stored under ``metrics[kind]``,
+    keeping the labelled or LOSO figures beside it.
     """
     version = ModelVersion.objects.filter(pk=version_id).first()
     if version is None:
@@ -128,11 +152,12 @@ def model_version_evaluate(*, version_id: int, dataset: dict) -> ModelVersion | 
         return None
     ModelVersion.objects.filter(pk=version_id).update(evaluation_status=EvaluationStatus.RUNNING, evaluation_error="")
     try:
-        from inference.scoring import evaluate_model
+        from inference.scoring import evaluate_model, evaluate_on_sets
 
         model = load_version_model(version)
         recordings, described = _evaluation_recordings(dataset)
-        figures = evaluate_model(model, recordings)
+        by_sets = _truth_of(dataset) == "sets"
+        figures = evaluate_on_sets(model, recordings) if by_sets else evaluate_model(model, recordings)
     except (ModelFileError, RegistryError, RecordingError, ValueError, OSError) as exc:
         logger.info("evaluation of model version %s failed: %s", version.version, exc)
         return _evaluation_failed(version_id, str(exc))
@@ -140,6 +165,8 @@ def model_version_evaluate(*, version_id: int, dataset: dict) -> ModelVersion | 
         logger.exception("model version %s: unexpected error while evaluating", version.version)
         return _evaluation_failed(version_id, f"internal error while evaluating ({type(exc).__name__})")
     metrics = {**jsonable(figures), "dataset": described}
+    if by_sets:  # beside the labelled / LOSO figures, which stay where they are
+        metrics = {**(version.metrics or {}), str(dataset["kind"]): metrics}
     ModelVersion.objects.filter(pk=version_id).update(
         metrics=metrics, evaluation_status=EvaluationStatus.DONE, evaluation_error="", evaluated_at=timezone.now()
     )
