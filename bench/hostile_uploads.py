@@ -589,7 +589,8 @@ def main(argv: list[str] | None = None) -> int:
                 database_url = f"sqlite:///{workdir / 'db.sqlite3'}"
             environment = Environment(args, workdir, database_url)
             environment.queue = f"hostile-{os.getpid()}"
-            environment.env["CELERY_TASK_DEFAULT_QUEUE"] = environment.queue
+            for variable in ("CELERY_TASK_DEFAULT_QUEUE", "CELERY_COUNTING_QUEUE", "CELERY_ADMIN_QUEUE"):
+                environment.env[variable] = environment.queue
             environment.worker_pool = ("--pool=prefork", "--concurrency=1")
             cleanup.callback(environment.stop)  # before the database is dropped
             environment.setup()

@@ -278,6 +278,9 @@ class Environment:
             "CELERY_BROKER_URL": broker,
             "CELERY_BROKER_DIR": str(workdir / "broker"),
             "CELERY_TASK_DEFAULT_QUEUE": self.queue,
+            # The worker consumes one queue: counting and admin tasks both go there.
+            "CELERY_COUNTING_QUEUE": self.queue,
+            "CELERY_ADMIN_QUEUE": self.queue,
             "MEDIA_ROOT": str(workdir / "media"),
             # Every simulated user comes from 127.0.0.1: per-address limits would throttle them together.
             "API_AUTH_THROTTLE_RATE": "100000/minute",

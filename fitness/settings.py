@@ -8,12 +8,16 @@ broker under ``var/broker/``. Set ``DATABASE_URL`` (PostgreSQL) and
 import os
 import re
 import secrets
+import tempfile
 import warnings
 from datetime import timedelta
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
+
+from fitness.core.storage import default_storage as storage_from_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -193,7 +197,9 @@ STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
 # tests) they are served as they are from the apps' static folders, and no manifest is needed.
 STATIC_COLLECTED = env.bool("DJANGO_STATIC_COLLECTED", default=(Path(STATIC_ROOT) / "staticfiles.json").is_file())
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Recordings and model files: local files under MEDIA_ROOT, or object storage (django-storages'
+    # S3 backend: S3, MinIO) when STORAGE_URL or AWS_STORAGE_BUCKET_NAME is set (fitness/core/storage.py).
+    "default": storage_from_env(os.environ),
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if STATIC_COLLECTED
@@ -206,6 +212,9 @@ if not STATIC_COLLECTED:
     warnings.filterwarnings("ignore", message=rf"No directory at: {re.escape(str(STATIC_ROOT))}")
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=VAR_DIR / "media")
+#: Where a worker keeps local copies of model files kept in object storage (named by checksum):
+#: the model runtime loads from a path.
+FITNESS_MODEL_CACHE_DIR = env.path("FITNESS_MODEL_CACHE_DIR", default=Path(tempfile.gettempdir()) / "fitness-models")
 #: Largest accepted recording upload in bytes (413 above).
 FITNESS_MAX_UPLOAD_BYTES = env.int("FITNESS_MAX_UPLOAD_BYTES", default=20 * 1024 * 1024)
 #: Largest accepted model file upload in bytes (model registry).
@@ -318,8 +327,26 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # and the sweep below queues it again once the broker is back.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
 CELERY_TASK_IGNORE_RESULT = True
-#: The queue tasks go to and workers consume unless told otherwise (``-Q``).
-CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# Two queues, so that admin jobs never wait in front of a user's upload: ``counting`` (a user's
+# session, and the sweep's re-queueing of one) and ``admin`` (evaluations, shadow counts,
+# reprocessing, webhook deliveries, the periodic sweeps). Compose runs a worker for each
+# (``-Q counting``, ``-Q admin``); a worker started without ``-Q`` (``make run``) consumes both.
+CELERY_COUNTING_QUEUE = env.str("CELERY_COUNTING_QUEUE", default="counting")
+CELERY_ADMIN_QUEUE = env.str("CELERY_ADMIN_QUEUE", default="admin")
+#: Task name -> queue of every task of the project (tests check that none is missing).
+FITNESS_TASK_QUEUES = {
+    "workers.tasks.process_session": CELERY_COUNTING_QUEUE,
+    "workers.tasks.reprocess_session": CELERY_ADMIN_QUEUE,
+    "workers.tasks.shadow_count_session": CELERY_ADMIN_QUEUE,
+    "workers.tasks.evaluate_model_version": CELERY_ADMIN_QUEUE,
+    "workers.tasks.requeue_stale_sessions": CELERY_ADMIN_QUEUE,
+    "workers.tasks.delete_orphan_files": CELERY_ADMIN_QUEUE,
+    "webhooks.deliver": CELERY_ADMIN_QUEUE,
+}
+CELERY_TASK_ROUTES = {name: {"queue": queue} for name, queue in FITNESS_TASK_QUEUES.items()}
+CELERY_TASK_QUEUES = [Queue(name) for name in dict.fromkeys((CELERY_COUNTING_QUEUE, CELERY_ADMIN_QUEUE))]
+#: Where a task without a route would go (none: see FITNESS_TASK_QUEUES).
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default=CELERY_COUNTING_QUEUE)
 CELERY_RESULT_BACKEND = None
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"

@@ -7,6 +7,9 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from .factories import UserFactory
 
+# A local S3 server (moto) and a bucket per test: ``s3_endpoint``, ``s3_bucket``.
+pytest_plugins = ["tests.fixtures.s3"]
+
 
 def pytest_configure(config) -> None:
     # Without a collectstatic, WhiteNoise warns that STATIC_ROOT is absent on every start

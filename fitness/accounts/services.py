@@ -94,5 +94,5 @@ def _delete_files(storage, names: list[str]) -> None:
     for name in names:
         try:
             storage.delete(name)
-        except OSError:
+        except Exception:  # OSError locally, botocore's errors on object storage
             logger.exception("stored file %s of a deleted account could not be removed", name)

@@ -3,7 +3,8 @@
 The production version is resolved per task (one query), and its file is loaded with
 :func:`inference.model.load_model_cached`, keyed by path and modification time. Each
 version has its own content-addressed file, so a newly activated version is picked up
-by the next task without a restart, and an unchanged one is never loaded twice.
+by the next task without a restart, and an unchanged one is never loaded twice. Files in
+object storage are loaded from a local copy named by checksum (:mod:`.files`).
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ def load_version_model(version: ModelVersion) -> PhaseModel:
     """
     from inference.model import load_model_cached
 
+    from .files import local_model_path
+
     try:
-        model = load_model_cached(version.file.path)
+        model = load_model_cached(local_model_path(version.file, checksum=version.checksum))
     except FileNotFoundError as exc:
         raise ModelFileError(f"the file of model version {version.version} is missing") from exc
     if model.checksum != version.checksum:

@@ -47,6 +47,6 @@ def delete_session_files(sender, instance: SensorSession, using: str, **kwargs) 
 def _delete_file(storage, name: str) -> None:
     try:
         storage.delete(name)
-    except OSError:
+    except Exception:  # OSError locally, botocore's errors on object storage
         # The orphan sweep (services.storage_sweep) finds it later.
         logger.exception("the stored recording %s of a deleted session could not be removed", name)

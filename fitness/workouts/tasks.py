@@ -28,8 +28,19 @@ def process_session(session_id: str) -> str | None:
     """Count one uploaded session (id as a string) with the production model; returns its final status.
 
     A counted session is then counted again in the background by every staging model
-    version (shadow evaluation), apart from what the user sees.
+    version (shadow evaluation), apart from what the user sees. Routed to the counting queue.
     """
+    return _count_session(session_id)
+
+
+@shared_task(name="workers.tasks.reprocess_session", acks_late=True, reject_on_worker_lost=True, **DB_RETRY)
+def reprocess_session(session_id: str) -> str | None:
+    """Count a session again (staff's reprocessing): as :func:`process_session`, on the admin
+    queue, so that re-counting many sessions never delays a user's upload."""
+    return _count_session(session_id)
+
+
+def _count_session(session_id: str) -> str | None:
     session = services.session_process(session_id=session_id)
     if session is None:
         return None

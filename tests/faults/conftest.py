@@ -180,6 +180,9 @@ def start_worker(transactional_db, settings, tmp_path):
             "MEDIA_ROOT": str(settings.MEDIA_ROOT),
             "CELERY_BROKER_URL": broker_url,
             "CELERY_TASK_DEFAULT_QUEUE": queue,
+            # One queue for everything this worker publishes (counting, and the sweep its beat runs).
+            "CELERY_COUNTING_QUEUE": queue,
+            "CELERY_ADMIN_QUEUE": queue,
             "PYTHONUNBUFFERED": "1",
             **env,
         }

@@ -148,7 +148,7 @@ class TestReprocess:
         from fitness.workouts import tasks
 
         sent: list[str] = []
-        monkeypatch.setattr(tasks.process_session, "delay", sent.append)
+        monkeypatch.setattr(tasks.reprocess_session, "delay", sent.append)
         done = SensorSessionFactory(user=user, status="done", total_reps=3)
         failed = SensorSessionFactory(user=user, status="failed", error="the counting model is not available")
         queued = SensorSessionFactory(user=user, status="queued")

@@ -38,6 +38,7 @@ class Broker:
 def broker(monkeypatch) -> Broker:
     fake = Broker()
     monkeypatch.setattr(tasks.process_session, "delay", fake.delay)
+    monkeypatch.setattr(tasks.reprocess_session, "delay", fake.delay)
     return fake
 
 

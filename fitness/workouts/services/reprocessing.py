@@ -45,7 +45,7 @@ def sessions_reprocess(*, session_ids: Iterable[uuid.UUID | str] | None = None) 
                 attempts=0,
             )
         # Sessions whose task cannot be published stay queued; the sweep publishes them later.
-        transaction.on_commit(lambda: sessions_enqueue(ids))
+        transaction.on_commit(lambda: sessions_enqueue(ids, reprocess=True))
     queued = set(ids)
     skipped = [] if requested is None else [sid for sid in requested if sid not in queued]
     logger.info("reprocessing %d sessions (%d skipped)", len(ids), len(skipped))
