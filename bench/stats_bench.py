@@ -117,7 +117,8 @@ def synthetic_history(rng: random.Random, user_id: int, now: dt.datetime, first_
                     "sample_rate_hz": 50.0,
                     "channels": json.dumps(["acc_x", "acc_y", "acc_z"]),
                     "created_at": created,
-                    "started_at": created + dt.timedelta(seconds=clock + 5),
+                    "started_at": created,
+                    "processing_started_at": created + dt.timedelta(seconds=clock + 5),
                     "finished_at": created + dt.timedelta(seconds=clock + 9),
                 }
             )

@@ -104,8 +104,8 @@ def upload_and_wait(client, raw: bytes, name: str) -> dict:
         "response_s": t_response,
         "done_s": (session.finished_at - start).total_seconds(),
         "observed_s": observed,
-        "worker_start_s": (session.started_at - start).total_seconds(),
-        "processing_s": (session.finished_at - session.started_at).total_seconds(),
+        "worker_start_s": (session.processing_started_at - start).total_seconds(),
+        "processing_s": (session.finished_at - session.processing_started_at).total_seconds(),
     }
 
 

@@ -7,10 +7,11 @@ Formats (``FORMATS``):
 - ``cara``: the CaRa smartwatch CSV (Nguyen et al., TPAMI 2025): no header,
   ``unix_ms, acc x/y/z (m/s^2, gravity included), gyro x/y/z (rad/s)``, bursty ~100 Hz.
 - ``csv``: the canonical CSV: header ``time_s`` followed by channel names from
-  ``CHANNEL_UNITS``.
+  ``CHANNEL_UNITS``; optionally a first line ``# start_time=<ISO 8601 with offset>``.
 - ``json``: the canonical JSON: ``{"sample_rate_hz": float | "time_s": [float],
-  "channels": [str], "samples": [[float, ...], ...]}``, parsed as a stream (ijson) so that
-  memory follows the numbers, not Python objects per value.
+  "channels": [str], "samples": [[float, ...], ...]}`` and optionally ``"start_time":
+  "<ISO 8601 with offset>"``, parsed as a stream (ijson) so that memory follows the numbers,
+  not Python objects per value.
 
 Every reader returns time in seconds from the first sample and float32 samples in
 the units of ``CHANNEL_UNITS``. Errors raise :class:`RecordingError`, which names
@@ -19,6 +20,7 @@ the field and the problem so that the API can answer 400 with it.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -132,6 +134,9 @@ class Recording:
             ``<exercise>.first_half`` / ``<exercise>.second_half`` (Exermote only).
         annotations: optional extra per-sample arrays, e.g. ``set_break`` (bool, Exermote).
         subject: athlete or participant id, where the format carries one.
+        start_time: when the first sample was taken, where the format says: aware (an instant:
+            CaRa's Unix ms in UTC, the canonical formats' ``start_time``) or naive (Exermote's
+            ``timeStampSaved``: the phone's wall-clock time, zone not recorded); else None.
     """
 
     time_s: np.ndarray
@@ -141,6 +146,7 @@ class Recording:
     labels: np.ndarray | None = None
     annotations: Mapping[str, np.ndarray] = field(default_factory=dict)
     subject: str | None = None
+    start_time: dt.datetime | None = None
 
     @property
     def n_samples(self) -> int:
@@ -285,6 +291,7 @@ def _finish(
     labels: np.ndarray | None = None,
     annotations: Mapping[str, np.ndarray] | None = None,
     subject: str | None = None,
+    start_time: dt.datetime | None = None,
 ) -> Recording:
     """Validate timestamps and values, shift time to start at 0, build the Recording.
 
@@ -329,7 +336,29 @@ def _finish(
         labels=labels,
         annotations=dict(annotations or {}),
         subject=subject,
+        start_time=start_time,
     )
+
+
+#: The canonical CSV's optional first line: ``# start_time=2024-05-01T18:30:00+02:00``.
+CSV_START_TIME_PREFIX = "# start_time="
+
+
+def parse_start_time(value: object, where: str) -> dt.datetime:
+    """An ISO 8601 date-time with a UTC offset (``Z`` or ``+02:00``), as an aware datetime.
+
+    Raises:
+        RecordingError: not a string, not ISO 8601, or without an offset; names ``where``.
+    """
+    if not isinstance(value, str):
+        raise RecordingError(f"{where} must be an ISO 8601 date-time string, not {quoted(value)}")
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise RecordingError(f"{where}: {quoted(value)} is not an ISO 8601 date-time") from None
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise RecordingError(f"{where}: {quoted(value)} needs a UTC offset (Z or +HH:MM)")
+    return parsed
 
 
 def exermote_phase(exercise_type: str, exercise_subtype: str) -> str:
@@ -359,6 +388,7 @@ def _read_exermote(text: str) -> Recording:
         row = int(np.flatnonzero(times.isna().to_numpy())[0])
         raise RecordingError(f"column 'timeStampSaved': unreadable time in data row {row + 1}")
     time_s = (times - times.iloc[0]).dt.total_seconds().to_numpy(dtype=np.float64)
+    start_time = times.iloc[0].to_pydatetime()  # naive: the phone's local time
     values = _numeric(frame, list(_EXERMOTE_COLUMNS))
     labels = annotations = None
     subject = None
@@ -377,6 +407,7 @@ def _read_exermote(text: str) -> Recording:
         labels=labels,
         annotations=annotations,
         subject=subject,
+        start_time=start_time,
     )
 
 
@@ -392,7 +423,11 @@ def _read_cara(text: str) -> Recording:
     time_s = values[:, 0] / 1000.0
     # Bursty arrival can repeat a millisecond stamp; keep the first row of each stamp.
     keep = np.concatenate([[True], np.diff(time_s) != 0])
-    return _finish(time_s[keep], values[keep, 1:], list(frame.columns[1:]), "cara")
+    try:
+        start_time = dt.datetime.fromtimestamp(time_s[0], dt.UTC)
+    except (OverflowError, OSError, ValueError):  # a stamp no clock could give: no start time
+        start_time = None
+    return _finish(time_s[keep], values[keep, 1:], list(frame.columns[1:]), "cara", start_time=start_time)
 
 
 def _check_channels(channels: list[str]) -> None:
@@ -408,6 +443,10 @@ def _check_channels(channels: list[str]) -> None:
 
 
 def _read_csv(text: str) -> Recording:
+    start_time = None
+    if text.startswith(CSV_START_TIME_PREFIX):
+        first, _, text = text.partition("\n")
+        start_time = parse_start_time(first.removeprefix(CSV_START_TIME_PREFIX).strip(), "'# start_time=' line")
     header = text.split("\n", 1)[0].strip().split(",")
     if len({h.strip() for h in header}) != len(header):
         raise RecordingError("channel names are repeated in the header")
@@ -420,7 +459,7 @@ def _read_csv(text: str) -> Recording:
     channels = [c for c in columns if c != "time_s"]
     _check_channels(channels)
     time_s = _numeric(frame, ["time_s"])[:, 0]
-    return _finish(time_s, _numeric(frame, channels), channels, "csv")
+    return _finish(time_s, _numeric(frame, channels), channels, "csv", start_time=start_time)
 
 
 def _read_json(raw: bytes) -> Recording:
@@ -439,12 +478,14 @@ def _read_json(raw: bytes) -> Recording:
         _check_channels(channels)
         values = _json_rows(raw, len(channels))
         time_s = _json_time(raw, values.shape[0])
+        start_time = _json_value(raw, "start_time")
+        start_time = None if start_time is _MISSING else parse_start_time(start_time, "'start_time'")
     except ijson.JSONError as exc:
         reason = str(exc).splitlines()[0].removeprefix("parse error: ")
         if "overflow" in reason:  # yajl refuses 1e999 and 400-digit integers
             raise RecordingError(f"invalid JSON: a number is beyond the float range ({reason})") from exc
         raise RecordingError(f"invalid JSON: {reason[:MAX_QUOTED_CHARS]}") from exc
-    return _finish(time_s, values, channels, "json")
+    return _finish(time_s, values, channels, "json", start_time=start_time)
 
 
 _MISSING = object()

@@ -88,14 +88,14 @@ def count_result(spec: list[tuple[str, int, float]], model_version: str | None =
 
 
 def counted_session(user, spec: list[tuple[str, int, float]], *, at: dt.datetime | None = None, status: str = "done"):
-    """A session of ``user`` recorded at ``at`` (default now) and counted as ``spec``
-    through the real service, so sets get ``performed_at = at + start_s``; then given
+    """A session of ``user`` recorded (and uploaded) at ``at`` (default now) and counted as
+    ``spec`` through the real service, so sets get ``performed_at = at + start_s``; then given
     ``status`` (to model a session being re-counted or failed)."""
     from fitness.workouts import services
 
     session = SensorSessionFactory(user=user)
     if at is not None:
-        SensorSession.objects.filter(pk=session.pk).update(created_at=at)
+        SensorSession.objects.filter(pk=session.pk).update(created_at=at, started_at=at)
     services.session_save_result(session_id=session.pk, result=count_result(spec))
     if status != SensorSession.Status.DONE:
         SensorSession.objects.filter(pk=session.pk).update(status=status)

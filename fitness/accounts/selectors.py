@@ -32,6 +32,7 @@ _SESSION_FIELDS = (
     "channels",
     "created_at",
     "started_at",
+    "processing_started_at",
     "finished_at",
 )
 _SET_FIELDS = ("id", "session_id", "index", "exercise", "method", "reps", "start_s", "end_s", "performed_at")

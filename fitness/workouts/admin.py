@@ -44,7 +44,8 @@ class SensorSessionAdmin(admin.ModelAdmin):
     search_fields = ["id", "user__username", "client_id"]
     raw_id_fields = ["user", "workout"]
     readonly_fields = [
-        "id", "created_at", "started_at", "finished_at", "n_samples", "duration_s", "sample_rate_hz", "channels",
+        "id", "created_at", "started_at", "processing_started_at", "finished_at", "n_samples", "duration_s",
+        "sample_rate_hz", "channels",
     ]  # fmt: skip
     inlines = [ExerciseSetInline]
 

@@ -81,9 +81,13 @@ class SensorSession(models.Model):
     sample_rate_hz = models.FloatField()
     channels = models.JSONField(default=list)
     created_at = models.DateTimeField(auto_now_add=True)
+    #: When the recording began (its first sample), UTC: the client's ``started_at``, else the
+    #: recording's own clock where the format has one, else the upload time. Sets are dated from it.
+    started_at = models.DateTimeField(default=timezone.now)
     #: When counting was last queued (upload, reprocess, or the sweep re-queueing it).
     queued_at = models.DateTimeField(default=timezone.now)
-    started_at = models.DateTimeField(null=True, blank=True)
+    #: When the current (or last) counting run began in a worker.
+    processing_started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     #: Counting runs started since the last upload or reprocess (a worker lost mid-task
     #: leaves one behind); past ``FITNESS_MAX_COUNT_ATTEMPTS`` the session fails.
@@ -125,7 +129,8 @@ class ExerciseSet(models.Model):
     reps = models.PositiveIntegerField()
     start_s = models.FloatField()
     end_s = models.FloatField()
-    #: ``session.created_at + start_s``: when the set happened, for statistics.
+    #: ``session.started_at + start_s``: when the set began, for history and statistics (the
+    #: API calls it ``started_at`` too). Stored, not derived, so that the indexes below serve it.
     performed_at = models.DateTimeField()
 
     class Meta:

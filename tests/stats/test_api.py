@@ -163,7 +163,7 @@ class TestRecordsAndStreaks:
         assert most["value"] == 8
         assert most["session"] == str(session.pk)
         assert most["set"] == session.sets.get(exercise="squat").pk
-        assert parse_datetime(most["performed_at"]) == session.created_at + dt.timedelta(seconds=100)
+        assert parse_datetime(most["performed_at"]) == session.started_at + dt.timedelta(seconds=100)
         assert kinds[("fastest_cadence", "squat")]["value"] == pytest.approx(8 * 60 / 15.5, abs=0.01)
 
     def test_streaks_in_local_days(self, api, user):

@@ -1,8 +1,10 @@
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils.dateparse import parse_datetime
 from rest_framework.pagination import PageNumberPagination
 
 from fitness.workouts import services, tasks
@@ -123,6 +125,8 @@ class TestReadAndDelete:
         assert body["total_reps"] == 2
         assert body["model_version"] == "v3"
         assert body["error"] == ""
+        set_start = parse_datetime(body["sets"][0].pop("started_at"))
+        assert set_start == parse_datetime(body["started_at"]) + timedelta(seconds=3.0)
         assert body["sets"] == [
             {
                 "exercise": "squat",

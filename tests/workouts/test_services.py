@@ -127,13 +127,13 @@ class TestSessionProcess:
         assert session.total_reps == 5
         assert session.model_version == "v7"
         assert session.error == ""
-        assert session.started_at <= session.finished_at
+        assert session.processing_started_at <= session.finished_at
         sets = list(session.sets.order_by("index"))
         assert [(s.exercise, s.reps, s.method) for s in sets] == [
             ("squat", 3, "classifier"),
             ("burpee", 2, "classifier"),
         ]
-        assert sets[1].performed_at == session.created_at + timedelta(seconds=20.0)
+        assert sets[1].performed_at == session.started_at + timedelta(seconds=20.0)
         assert sets[0].user_id == session.user_id
         assert (sets[0].start_s, sets[0].end_s) == (1.0, 6.5)
         reps = list(Repetition.objects.filter(set=sets[0]).order_by("index"))

@@ -46,7 +46,7 @@ def aged(session: SensorSession, *, queued_s: float = 0, started_s: float | None
     now = timezone.now()
     fields = {"queued_at": now - dt.timedelta(seconds=queued_s)}
     if started_s is not None:
-        fields["started_at"] = now - dt.timedelta(seconds=started_s)
+        fields["processing_started_at"] = now - dt.timedelta(seconds=started_s)
     if status is not None:
         fields["status"] = status
     SensorSession.objects.filter(pk=session.pk).update(**fields)

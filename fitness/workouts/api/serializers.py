@@ -1,11 +1,16 @@
 from datetime import timedelta
 
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from fitness.workouts.models import ExerciseSet, RecordingFormat, Repetition, SensorSession, Workout
+from fitness.workouts.services.recording_time import STARTED_AT_RULE, started_at_problem
 from inference import catalog
+
+_SET_STARTED_AT_HELP = "when the set began: the session's started_at + start_s (UTC)"
 
 
 @extend_schema_field(OpenApiTypes.INT)
@@ -36,16 +41,19 @@ class RepetitionSerializer(serializers.ModelSerializer):
 
 class ExerciseSetSerializer(serializers.ModelSerializer):
     repetitions = RepetitionSerializer(many=True, read_only=True)
+    started_at = serializers.DateTimeField(source="performed_at", read_only=True, help_text=_SET_STARTED_AT_HELP)
 
     class Meta:
         model = ExerciseSet
-        fields = ["exercise", "reps", "start_s", "end_s", "method", "repetitions"]
+        fields = ["exercise", "reps", "start_s", "end_s", "started_at", "method", "repetitions"]
 
 
 class ExerciseSetSummarySerializer(serializers.ModelSerializer):
+    started_at = serializers.DateTimeField(source="performed_at", read_only=True, help_text=_SET_STARTED_AT_HELP)
+
     class Meta:
         model = ExerciseSet
-        fields = ["exercise", "reps", "start_s", "end_s", "method"]
+        fields = ["exercise", "reps", "start_s", "end_s", "started_at", "method"]
 
 
 _SESSION_FIELDS = [
@@ -61,6 +69,7 @@ _SESSION_FIELDS = [
     "workout",
     "created_at",
     "started_at",
+    "processing_started_at",
     "finished_at",
     "n_samples",
     "duration_s",
@@ -83,6 +92,14 @@ class SessionSerializer(serializers.ModelSerializer):
     exercise = serializers.CharField(source="exercise_hint", read_only=True, help_text="the client's exercise hint")
     channels = serializers.ListField(child=serializers.CharField(), read_only=True)
     sets = ExerciseSetSerializer(many=True, read_only=True)
+    started_at = serializers.DateTimeField(
+        read_only=True,
+        help_text="when the recording began (UTC): the upload's started_at, else the recording's own clock, "
+        "else the upload time",
+    )
+    processing_started_at = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="when a worker last began counting it"
+    )
 
     class Meta:
         model = SensorSession
@@ -110,6 +127,24 @@ class CatalogExerciseField(serializers.CharField):
         return value
 
 
+class RecordingStartField(serializers.DateTimeField):
+    """An ISO 8601 date-time with a UTC offset within the bounds of ``started_at_problem``
+    (DRF's own field would read a naive time in the server's zone)."""
+
+    def to_internal_value(self, value):
+        if isinstance(value, str):
+            try:
+                parsed = parse_datetime(value.strip())
+            except ValueError:
+                parsed = None
+            if parsed is None:
+                self.fail("invalid", format="ISO 8601 with a UTC offset, e.g. 2024-05-01T18:30:00+02:00")
+            problem = started_at_problem(parsed, now=timezone.now())
+            if problem:
+                raise serializers.ValidationError(problem, code="invalid")
+        return super().to_internal_value(value)
+
+
 class SessionUploadSerializer(serializers.Serializer):
     """Multipart upload of one recording."""
 
@@ -122,6 +157,15 @@ class SessionUploadSerializer(serializers.Serializer):
     )
     client_id = serializers.UUIDField(required=False, allow_null=True)
     workout = OwnedWorkoutField(required=False, allow_null=True)
+    started_at = RecordingStartField(
+        required=False,
+        allow_null=True,
+        help_text=(
+            f"when the recording began: {STARTED_AT_RULE}. Without it: the file's own clock (Exermote "
+            "timeStampSaved, read in the profile time zone; CaRa Unix ms; the canonical start_time), else the "
+            "upload time"
+        ),
+    )
 
 
 # --- History (sync) -----------------------------------------------------------------
@@ -170,6 +214,8 @@ class SetHistorySerializer(_ExerciseSegmentFields, serializers.ModelSerializer):
 
     session = serializers.UUIDField(source="session_id", read_only=True)
     repetitions = serializers.IntegerField(source="reps", read_only=True, help_text="ExerciseSegment.repetitions")
+    started_at = serializers.DateTimeField(source="performed_at", read_only=True, help_text=_SET_STARTED_AT_HELP)
+    performed_at = serializers.DateTimeField(read_only=True, help_text="the same instant as started_at (older name)")
 
     class Meta:
         model = ExerciseSet
@@ -182,6 +228,7 @@ class SetHistorySerializer(_ExerciseSegmentFields, serializers.ModelSerializer):
             "reps",
             "start_s",
             "end_s",
+            "started_at",
             "performed_at",
             "start_time",
             "end_time",

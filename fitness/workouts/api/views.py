@@ -137,6 +137,7 @@ class SessionViewSet(
                 client_id=data.get("client_id"),
                 workout=data.get("workout"),
                 filename=upload.name,
+                started_at=data.get("started_at"),
             )
         except RecordingError as exc:
             raise serializers.ValidationError({exc.field: [exc.message]}) from exc

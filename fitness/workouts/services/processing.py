@@ -103,11 +103,11 @@ def _session_start(session_id: uuid.UUID | str) -> tuple[SensorSession | None, b
             )
             return failed, True
         session.status = SensorSession.Status.PROCESSING
-        session.started_at = timezone.now()
+        session.processing_started_at = timezone.now()
         session.finished_at = None
         session.error = ""
         session.attempts += 1
-        session.save(update_fields=["status", "started_at", "finished_at", "error", "attempts"])
+        session.save(update_fields=["status", "processing_started_at", "finished_at", "error", "attempts"])
     return session, False
 
 
@@ -130,7 +130,7 @@ def session_save_result(*, session_id: uuid.UUID | str, result: CountResult) -> 
             reps=counted.reps,
             start_s=round(counted.start_s, TIME_DECIMALS),
             end_s=round(counted.end_s, TIME_DECIMALS),
-            performed_at=session.created_at + timedelta(seconds=counted.start_s),
+            performed_at=session.started_at + timedelta(seconds=counted.start_s),
         )
         repetitions += [
             Repetition(

@@ -41,7 +41,7 @@ def sessions_requeue_stale(
         processing_after_s = settings.FITNESS_SWEEP_PROCESSING_AFTER_S
     now = timezone.now()
     stale = Q(status=SensorSession.Status.QUEUED, queued_at__lt=now - timedelta(seconds=queued_after_s)) | Q(
-        status=SensorSession.Status.PROCESSING, started_at__lt=now - timedelta(seconds=processing_after_s)
+        status=SensorSession.Status.PROCESSING, processing_started_at__lt=now - timedelta(seconds=processing_after_s)
     )
     with transaction.atomic():
         rows = (

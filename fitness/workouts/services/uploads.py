@@ -7,6 +7,7 @@ transaction commits (:func:`~.queueing.enqueue_processing`).
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import logging
 import uuid
 from functools import lru_cache
@@ -14,13 +15,15 @@ from typing import IO, TYPE_CHECKING
 
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
-from inference.io import Recording, RecordingError, read_recording
+from inference.io import CSV_START_TIME_PREFIX, Recording, RecordingError, read_recording
 from inference.results import CountingError
 from inference.spec import ModelSpec
 
 from ..models import SensorSession, Workout
 from .queueing import enqueue_processing
+from .recording_time import recording_started_at
 
 if TYPE_CHECKING:
     from fitness.accounts.models import User
@@ -44,8 +47,14 @@ def session_create(
     client_id: uuid.UUID | None = None,
     workout: Workout | None = None,
     filename: str | None = None,
+    started_at: dt.datetime | None = None,
 ) -> tuple[SensorSession, bool]:
     """Parse, validate and store one uploaded recording; queue its counting.
+
+    ``started_at`` (aware, checked by the caller with
+    :func:`~.recording_time.started_at_problem`) dates the recording; without it the
+    recording's own clock does where the format has one, else the upload time
+    (:func:`~.recording_time.recording_started_at`).
 
     Returns ``(session, created)``. With a ``client_id`` the user already used, the
     existing session is returned with ``created=False`` (an idempotent retry);
@@ -65,6 +74,7 @@ def session_create(
     raw = file.read()
     recording = parse_upload(raw=raw, fmt=fmt)
     check_countable(recording=recording, exercise_hint=exercise_hint or None)
+    now = timezone.now()
 
     session = SensorSession(
         user=user,
@@ -73,6 +83,8 @@ def session_create(
         format=fmt,
         exercise_hint=exercise_hint or "",
         status=SensorSession.Status.QUEUED,
+        started_at=recording_started_at(recording=recording, user=user, started_at=started_at, now=now),
+        queued_at=now,
         **recording_summary(recording),
     )
     name = filename or getattr(file, "name", None) or f"upload.{fmt}"
@@ -125,10 +137,16 @@ def parse_upload(*, raw: bytes, fmt: str) -> Recording:
 def check_csv_header(raw: bytes) -> None:
     """Refuse a CSV whose first line is longer than ``MAX_CSV_HEADER_BYTES`` or has more than
     ``MAX_CSV_COLUMNS`` columns (counted as the CSV reader would: commas outside quotes)."""
-    end = raw.find(b"\n", 0, MAX_CSV_HEADER_BYTES + 1)
-    if end < 0 and len(raw) > MAX_CSV_HEADER_BYTES:
+    start = 0
+    if raw.startswith(CSV_START_TIME_PREFIX.encode()):  # the canonical CSV's start-time line: the header follows
+        newline = raw.find(b"\n", 0, MAX_CSV_HEADER_BYTES + 1)
+        if newline < 0 and len(raw) > MAX_CSV_HEADER_BYTES:
+            raise RecordingError(f"the first line is longer than {MAX_CSV_HEADER_BYTES // 1024} KiB")
+        start = newline + 1 if newline >= 0 else len(raw)
+    end = raw.find(b"\n", start, start + MAX_CSV_HEADER_BYTES + 1)
+    if end < 0 and len(raw) - start > MAX_CSV_HEADER_BYTES:
         raise RecordingError(f"the first line is longer than {MAX_CSV_HEADER_BYTES // 1024} KiB")
-    first_line = raw[: end if end >= 0 else len(raw)]
+    first_line = raw[start : end if end >= 0 else len(raw)]
     try:
         columns = len(next(csv.reader([first_line.decode("utf-8", errors="replace")]), [""]))
     except csv.Error:  # a stray carriage return: count the separators
