@@ -223,6 +223,8 @@ FITNESS_MAX_MODEL_BYTES = env.int("FITNESS_MAX_MODEL_BYTES", default=100 * 1024 
 FITNESS_EVALUATION_MANIFEST = env.path(
     "FITNESS_EVALUATION_MANIFEST", default=BASE_DIR / "inference" / "models" / "evaluation_manifest.json"
 )
+#: Most corrected sessions (newest first) an evaluation on users' corrections reads.
+FITNESS_CORRECTION_EVALUATION_MAX = env.int("FITNESS_CORRECTION_EVALUATION_MAX", default=500)
 # Non-file request bodies stay small; the recording size is checked by the upload view.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
@@ -289,6 +291,7 @@ SPECTACULAR_SETTINGS = {
         # Two fields named method: the sets' (what counted them) and the exercise catalog's.
         "SetMethodEnum": "fitness.workouts.models.ExerciseSet.Method",
         "CountingMethodEnum": "inference.catalog.COUNTING_METHODS",
+        "SetOriginEnum": "fitness.workouts.models.ExerciseSet.Origin",
         "WebhookEventEnum": "fitness.webhooks.models.Event",
         "WebhookDeliveryStatusEnum": "fitness.webhooks.models.Delivery.Status",
         "WebhookSessionStatusEnum": "fitness.webhooks.models.FINISHED_STATUS_CHOICES",

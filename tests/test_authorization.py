@@ -61,9 +61,11 @@ OPS = [
     Op("delete", "/api/v1/sessions/{id}/", OWNED, 204),
     Op("get", "/api/v1/sessions/{id}/plot.png", OWNED),
     Op("get", "/api/v1/sessions/{id}/recording/", OWNED),
+    Op("post", "/api/v1/sessions/{id}/sets/", OWNED, 201),
     Op("post", "/api/v1/sessions/reprocess/", STAFF, 202),
     Op("get", "/api/v1/sets/", MINE),
     Op("get", "/api/v1/sets/{id}/", OWNED),
+    Op("patch", "/api/v1/sets/{id}/", OWNED),
     Op("get", "/api/v1/repetitions/", MINE),
     Op("get", "/api/v1/repetitions/{id}/", OWNED),
     Op("get", "/api/v1/exercises/", ANY),
@@ -168,6 +170,8 @@ def payload(op: Op, world) -> tuple[dict | None, str]:
         ("patch", "/api/v1/workouts/{id}/"): {"notes": "changed"},
         ("patch", "/api/v1/account/"): {"time_zone": "Europe/Berlin"},
         ("post", "/api/v1/sessions/reprocess/"): {"sessions": [str(world["session"].pk)]},
+        ("patch", "/api/v1/sets/{id}/"): {"reps": 4},
+        ("post", "/api/v1/sessions/{id}/sets/"): {"exercise": "sit_up", "reps": 2, "start_s": 7.0, "end_s": 9.0},
         ("post", "/api/v1/auth/register/"): {"username": "newcomer", "password": PASSWORD},
         ("post", "/api/v1/auth/token/"): {"username": world["owner"].username, "password": PASSWORD},
         ("post", "/api/v1/auth/token/refresh/"): {"refresh": str(RefreshToken.for_user(world["owner"]))},
@@ -188,9 +192,10 @@ def snapshot(world) -> tuple:
     """What another user's request must leave as it was."""
     workout = Workout.objects.filter(pk=world["workout"].pk).values_list("notes", "date").first()
     session = SensorSession.objects.filter(pk=world["session"].pk).values_list("status", "total_reps").first()
+    sets = list(ExerciseSet.objects.order_by("pk").values_list("pk", "reps", "reviewed_at"))
     webhook = Subscription.objects.filter(pk=world["webhook"].pk).values_list("url", "events").first()
     delivery = Delivery.objects.filter(pk=world["delivery"].pk).values_list("status", flat=True).first()
-    return workout, session, ExerciseSet.objects.count(), Repetition.objects.count(), webhook, delivery
+    return workout, session, sets, Repetition.objects.count(), webhook, delivery
 
 
 @pytest.mark.parametrize("op", ops(lambda op: op.access != PUBLIC))

@@ -39,8 +39,12 @@ MIN_CADENCE_REPS = 5
 
 
 def counted_sets(*, user: User) -> QuerySet[ExerciseSet]:
-    """The user's sets in counted (``done``) sessions: the source of every statistic."""
-    return workout_selectors.counted_sets(user=user).order_by()
+    """The user's sets in counted (``done``) sessions: the source of every statistic.
+
+    Their ``reps`` are the user's (corrections included); a set corrected to 0 (a phantom
+    set: nothing was done) is left out, so it is neither a set nor a training day.
+    """
+    return workout_selectors.counted_sets(user=user).filter(reps__gt=0).order_by()
 
 
 # --- Calendar helpers ---------------------------------------------------------------

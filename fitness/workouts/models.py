@@ -115,6 +115,12 @@ class ExerciseSet(models.Model):
     class Method(models.TextChoices):
         CLASSIFIER = "classifier", "Classifier"
         PEAKS = "peaks", "Peak detection"
+        #: A set the user added that no counter found (``counted_reps`` is null).
+        MANUAL = "manual", "Added by the user"
+
+    class Origin(models.TextChoices):
+        COUNTER = "counter", "Found by the counter"
+        USER = "user", "Added by the user"
 
     session = models.ForeignKey(SensorSession, on_delete=models.CASCADE, related_name="sets")
     #: Denormalised ``session.user``, so that per-user statistics use one index. No index of
@@ -126,7 +132,15 @@ class ExerciseSet(models.Model):
     index = models.PositiveIntegerField()
     exercise = models.CharField(max_length=32)
     method = models.CharField(max_length=16, choices=Method.choices)
+    #: Repetitions as the user knows them: the counter's, or the user's correction (0: a phantom set).
     reps = models.PositiveIntegerField()
+    #: What the counter said (never changed by a correction; a re-count updates it). Null for a
+    #: set the user added that no counter found.
+    counted_reps = models.PositiveIntegerField(null=True, blank=True)
+    origin = models.CharField(max_length=8, choices=Origin.choices, default=Origin.COUNTER)
+    #: When the user last confirmed or corrected ``reps`` (or added the set); null: never reviewed.
+    #: Reviewed sets survive re-counting and feed each model version's live metrics.
+    reviewed_at = models.DateTimeField(null=True, blank=True)
     start_s = models.FloatField()
     end_s = models.FloatField()
     #: ``session.started_at + start_s``: when the set began, for history and statistics (the
@@ -157,6 +171,11 @@ class ExerciseSet(models.Model):
 
     def __str__(self) -> str:
         return f"{self.exercise} x{self.reps} (session {self.session_id})"
+
+    @property
+    def corrected(self) -> bool:
+        """The user changed the count (or added the set): ``reps`` differs from ``counted_reps``."""
+        return self.origin == self.Origin.USER or (self.reviewed_at is not None and self.reps != self.counted_reps)
 
 
 class Repetition(models.Model):

@@ -73,6 +73,11 @@ def _sessions_not_done(*, user: User) -> QuerySet:
     return SensorSession.objects.filter(user=user).exclude(status=SensorSession.Status.DONE).values("pk")
 
 
+def user_sets(*, user: User) -> QuerySet[ExerciseSet]:
+    """Every set of the user, whatever its session's status (what a correction looks up)."""
+    return ExerciseSet.objects.filter(user=user)
+
+
 def set_history(*, user: User) -> QuerySet[ExerciseSet]:
     """The user's counted sets for the history/sync endpoint (ordering left to the pagination)."""
     return counted_sets(user=user).order_by()

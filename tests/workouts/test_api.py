@@ -129,14 +129,20 @@ class TestReadAndDelete:
         assert set_start == parse_datetime(body["started_at"]) + timedelta(seconds=3.0)
         assert body["sets"] == [
             {
+                "id": session.sets.get().pk,
                 "exercise": "squat",
                 "reps": 2,
                 "start_s": 3.0,
                 "end_s": 6.5,
                 "method": "classifier",
+                "counted_reps": 2,
+                "corrected": False,
+                "origin": "counter",
+                "reviewed_at": None,
                 "repetitions": [{"start_s": 3.0, "end_s": 4.5}, {"start_s": 5.0, "end_s": 6.5}],
             }
         ]
+        assert body["reviewed_sets"] == 0
 
     def test_failed_session_shows_reason(self, api, user):
         session = SensorSessionFactory(user=user)

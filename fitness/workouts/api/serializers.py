@@ -1,3 +1,4 @@
+import math
 from datetime import timedelta
 
 from django.utils import timezone
@@ -7,6 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from fitness.workouts.models import ExerciseSet, RecordingFormat, Repetition, SensorSession, Workout
+from fitness.workouts.services.corrections import MAX_SET_REPS
 from fitness.workouts.services.recording_time import STARTED_AT_RULE, started_at_problem
 from inference import catalog
 
@@ -39,21 +41,54 @@ class RepetitionSerializer(serializers.ModelSerializer):
         fields = ["start_s", "end_s"]
 
 
-class ExerciseSetSerializer(serializers.ModelSerializer):
+#: What a set says about the user's corrections (see fitness/workouts/services/corrections.py).
+CORRECTION_FIELDS = ["counted_reps", "corrected", "origin", "reviewed_at"]
+
+
+class _CorrectionFields(serializers.Serializer):
+    counted_reps = serializers.IntegerField(
+        read_only=True,
+        allow_null=True,
+        help_text="what the counter said (a correction never changes it); null: added by the user",
+    )
+    corrected = serializers.BooleanField(
+        read_only=True, help_text="the user changed reps (0: a phantom set) or added the set; reps is the user's count"
+    )
+    origin = serializers.ChoiceField(
+        choices=ExerciseSet.Origin.choices, read_only=True, help_text="`counter`, or `user` for a set the user added"
+    )
+    reviewed_at = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text="when the user last confirmed (PATCH with the same reps) or corrected the set; null: never",
+    )
+
+
+class ExerciseSetSerializer(_CorrectionFields, serializers.ModelSerializer):
     repetitions = RepetitionSerializer(many=True, read_only=True)
     started_at = serializers.DateTimeField(source="performed_at", read_only=True, help_text=_SET_STARTED_AT_HELP)
 
     class Meta:
         model = ExerciseSet
-        fields = ["exercise", "reps", "start_s", "end_s", "started_at", "method", "repetitions"]
+        fields = [
+            "id",
+            "exercise",
+            "reps",
+            "start_s",
+            "end_s",
+            "started_at",
+            "method",
+            *CORRECTION_FIELDS,
+            "repetitions",
+        ]
 
 
-class ExerciseSetSummarySerializer(serializers.ModelSerializer):
+class ExerciseSetSummarySerializer(_CorrectionFields, serializers.ModelSerializer):
     started_at = serializers.DateTimeField(source="performed_at", read_only=True, help_text=_SET_STARTED_AT_HELP)
 
     class Meta:
         model = ExerciseSet
-        fields = ["exercise", "reps", "start_s", "end_s", "started_at", "method"]
+        fields = ["id", "exercise", "reps", "start_s", "end_s", "started_at", "method", *CORRECTION_FIELDS]
 
 
 _SESSION_FIELDS = [
@@ -62,6 +97,7 @@ _SESSION_FIELDS = [
     "error",
     "model_version",
     "total_reps",
+    "reviewed_sets",
     "sets",
     "format",
     "exercise",
@@ -92,6 +128,12 @@ class SessionSerializer(serializers.ModelSerializer):
     exercise = serializers.CharField(source="exercise_hint", read_only=True, help_text="the client's exercise hint")
     channels = serializers.ListField(child=serializers.CharField(), read_only=True)
     sets = ExerciseSetSerializer(many=True, read_only=True)
+    total_reps = serializers.IntegerField(
+        read_only=True, allow_null=True, help_text="the sum of the sets' reps (users' corrections included)"
+    )
+    reviewed_sets = serializers.SerializerMethodField(
+        help_text="sets the user confirmed, corrected or added: a re-count keeps them (and their reps)"
+    )
     started_at = serializers.DateTimeField(
         read_only=True,
         help_text="when the recording began (UTC): the upload's started_at, else the recording's own clock, "
@@ -105,6 +147,9 @@ class SessionSerializer(serializers.ModelSerializer):
         model = SensorSession
         fields = _SESSION_FIELDS
         read_only_fields = _SESSION_FIELDS
+
+    def get_reviewed_sets(self, obj: SensorSession) -> int:
+        return sum(1 for s in obj.sets.all() if s.reviewed_at is not None)  # the prefetched sets
 
 
 class SessionListSerializer(SessionSerializer):
@@ -209,7 +254,7 @@ class _ExerciseSegmentFields(serializers.Serializer):
         return catalog.health_connect_type(exercise)
 
 
-class SetHistorySerializer(_ExerciseSegmentFields, serializers.ModelSerializer):
+class SetHistorySerializer(_CorrectionFields, _ExerciseSegmentFields, serializers.ModelSerializer):
     """One counted set; ``start_time``/``end_time``/``segment_type``/``repetitions`` map onto an ExerciseSegment."""
 
     session = serializers.UUIDField(source="session_id", read_only=True)
@@ -234,6 +279,7 @@ class SetHistorySerializer(_ExerciseSegmentFields, serializers.ModelSerializer):
             "end_time",
             "segment_type",
             "repetitions",
+            *CORRECTION_FIELDS,
         ]
         read_only_fields = fields
 
@@ -292,6 +338,53 @@ class ReprocessSerializer(serializers.Serializer):
 
 class ReprocessResultSerializer(serializers.Serializer):
     queued = serializers.IntegerField(help_text="sessions queued for counting again")
+    corrections_kept = serializers.IntegerField(
+        help_text="sets users reviewed (confirmed, corrected or added) in the queued sessions: the re-count keeps them"
+    )
     skipped = serializers.ListField(
         child=serializers.UUIDField(), help_text="requested sessions not queued: unknown, or queued or processing now"
     )
+
+
+# --- Corrections ------------------------------------------------------------------------
+
+
+class SetCorrectionSerializer(serializers.Serializer):
+    """``PATCH /sets/{id}/``: the user's count of a set. Only ``reps`` is writable."""
+
+    reps = serializers.IntegerField(
+        min_value=0,
+        max_value=MAX_SET_REPS,
+        help_text="the user's count: the same as now confirms it, 0 marks a phantom set (nothing was done)",
+    )
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            others = sorted(str(k) for k in data if k != "reps")
+            if others:
+                raise serializers.ValidationError(
+                    {name: ["read-only: a correction changes reps only"] for name in others}
+                )
+        return super().to_internal_value(data)
+
+
+class _FiniteFloatField(serializers.FloatField):
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not math.isfinite(value):
+            self.fail("invalid")
+        return value
+
+
+class SetAddSerializer(serializers.Serializer):
+    """``POST /sessions/{id}/sets/``: a set the counter missed. Seconds from the recording's first sample."""
+
+    exercise = serializers.CharField(max_length=32, help_text="an exercise id of the catalog (GET /api/v1/exercises/)")
+    reps = serializers.IntegerField(min_value=1, max_value=MAX_SET_REPS)
+    start_s = _FiniteFloatField(min_value=0, help_text="seconds from the recording's first sample")
+    end_s = _FiniteFloatField(min_value=0, help_text="after start_s, at most the session's duration_s")
+
+    def validate_exercise(self, value: str) -> str:
+        if not catalog.is_known(value):
+            raise serializers.ValidationError(catalog.unknown_exercise_message(value))
+        return value

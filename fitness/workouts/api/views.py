@@ -25,6 +25,8 @@ from .serializers import (
     SessionListSerializer,
     SessionSerializer,
     SessionUploadSerializer,
+    SetAddSerializer,
+    SetCorrectionSerializer,
     SetHistorySerializer,
     WorkoutSerializer,
 )
@@ -193,13 +195,43 @@ class SessionViewSet(
         return FileResponse(handle, as_attachment=True, filename=f"{session.pk}.{suffix}", content_type=content_type)
 
     @extend_schema(
+        tags=["corrections"],
+        request=SetAddSerializer,
+        responses={
+            201: SetHistorySerializer,
+            400: OpenApiResponse(description="a field is missing or invalid (named), or the set overlaps another"),
+            404: OpenApiResponse(description="no such session of the caller"),
+            409: OpenApiResponse(description="the session is not done (queued, being counted again, or failed)"),
+        },
+        description=(
+            "Add a set the counter missed to a done session: `exercise` (a catalog id), `reps` (1..10000), "
+            "`start_s` < `end_s` within the session's duration_s. It is stored with origin `user`, "
+            "counted_reps null and reviewed; the session's total_reps and statistics follow."
+        ),
+    )
+    @action(detail=True, methods=["post"], url_path="sets", parser_classes=[JSONParser, FormParser, MultiPartParser])
+    def add_set(self, request: Request, pk=None) -> Response:
+        session = self.get_object()
+        serializer = SetAddSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            added = services.set_add(session=session, **serializer.validated_data)
+        except services.SessionNotDoneError as exc:
+            return _not_done(exc)
+        except services.CorrectionError as exc:
+            raise serializers.ValidationError({exc.field: [exc.message]}) from exc
+        return Response(SetHistorySerializer(added, context=self.get_serializer_context()).data, status=201)
+
+    @extend_schema(
         tags=["sessions"],
         request=ReprocessSerializer,
         responses={202: ReprocessResultSerializer, 400: dict},
         description=(
             "Staff only. Count the chosen sessions (or all) again with the production model version, as "
             "background tasks. Each result replaces the old one in one transaction: nothing is counted "
-            "twice and statistics follow. Sessions queued or processing now are skipped."
+            "twice and statistics follow. Sets users reviewed (confirmed, corrected or added) are kept with "
+            "their reps; a new counted set overlapping one updates its counted_reps only "
+            "(`corrections_kept` says how many). Sessions queued or processing now are skipped."
         ),
     )
     @action(
@@ -213,7 +245,8 @@ class SessionViewSet(
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         queued, skipped = services.sessions_reprocess(session_ids=None if data.get("all") else data["sessions"])
-        body = ReprocessResultSerializer({"queued": len(queued), "skipped": skipped}).data
+        kept = services.reviewed_set_count(session_ids=queued)
+        body = ReprocessResultSerializer({"queued": len(queued), "skipped": skipped, "corrections_kept": kept}).data
         return Response(body, status=status.HTTP_202_ACCEPTED)
 
 
@@ -246,7 +279,40 @@ class ExerciseSetViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return ExerciseSet.objects.none()
+        if self.action == "partial_update":  # a set of a session being re-counted is a 409, not a 404
+            return selectors.user_sets(user=self.request.user)
         return selectors.set_history(user=self.request.user)
+
+    @extend_schema(
+        tags=["corrections"],
+        request=SetCorrectionSerializer,
+        responses={
+            200: SetHistorySerializer,
+            400: OpenApiResponse(description="`reps` missing or outside 0..10000, or another field given"),
+            404: OpenApiResponse(description="no such set of the caller"),
+            409: OpenApiResponse(description="the session is not done (queued, being counted again, or failed)"),
+        },
+        description=(
+            'Correct a set\'s count: `{"reps": n}` (0 marks a phantom set; the same count confirms it). '
+            "`counted_reps` keeps what the counter said; the set becomes `reviewed` (and `corrected` where "
+            "reps differ), the session's total_reps and statistics follow, and a re-count keeps it."
+        ),
+    )
+    def partial_update(self, request: Request, pk=None) -> Response:
+        exercise_set = self.get_object()
+        serializer = SetCorrectionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            corrected = services.set_correct(exercise_set=exercise_set, reps=serializer.validated_data["reps"])
+        except services.SessionNotDoneError as exc:
+            return _not_done(exc)
+        except services.CorrectionError as exc:
+            raise serializers.ValidationError({exc.field: [exc.message]}) from exc
+        return Response(SetHistorySerializer(corrected, context=self.get_serializer_context()).data)
+
+
+def _not_done(exc: services.SessionNotDoneError) -> Response:
+    return Response({"detail": str(exc), "status": exc.status}, status=status.HTTP_409_CONFLICT)
 
 
 @extend_schema_view(list=extend_schema(tags=["history"]), retrieve=extend_schema(tags=["history"]))

@@ -8,10 +8,13 @@
   worker left behind; :mod:`.queueing` publishes the tasks.
 - :mod:`.shadow`: staging model versions count done sessions beside production.
 - :mod:`.reprocessing`: :func:`sessions_reprocess` re-counts sessions with the production version.
+- :mod:`.corrections`: users correct counted sets (:func:`set_correct`) and add missed ones
+  (:func:`set_add`); a re-count keeps them.
 - :mod:`.evaluation_sessions`: labelled sessions as the registry's evaluation datasets.
 - :mod:`.storage_sweep`: stored recordings no session refers to (a periodic check).
 """
 
+from .corrections import CorrectionError, SessionNotDoneError, reviewed_set_count, set_add, set_correct
 from .processing import (
     MAX_ERROR_CHARS,
     run_pipeline,
@@ -31,11 +34,14 @@ __all__ = [
     "MAX_CSV_COLUMNS",
     "MAX_ERROR_CHARS",
     "SWEEP_BATCH",
+    "CorrectionError",
+    "SessionNotDoneError",
     "check_countable",
     "enqueue_processing",
     "orphan_files_delete",
     "parse_upload",
     "recording_summary",
+    "reviewed_set_count",
     "run_pipeline",
     "session_create",
     "session_delete",
@@ -45,6 +51,8 @@ __all__ = [
     "sessions_enqueue",
     "sessions_reprocess",
     "sessions_requeue_stale",
+    "set_add",
+    "set_correct",
     "shadow_count",
     "shadow_queue",
     "workout_create",

@@ -21,6 +21,7 @@ from inference.results import CountingError, CountResult
 
 from ..models import ExerciseSet, Repetition, SensorSession
 from ..signals import send_session_finished_on_commit
+from .corrections import keep_corrections, total_reps_after
 
 logger = logging.getLogger(__name__)
 
@@ -113,21 +114,28 @@ def _session_start(session_id: uuid.UUID | str) -> tuple[SensorSession | None, b
 
 @transaction.atomic
 def session_save_result(*, session_id: uuid.UUID | str, result: CountResult) -> SensorSession | None:
-    """Replace the session's sets and repetitions with ``result``; status ``done``. One transaction."""
+    """Replace the session's sets and repetitions with ``result``; status ``done``. One transaction.
+
+    Sets the user reviewed (confirmed, corrected or added) are kept with their ``reps``; new
+    counted sets that overlap them update their ``counted_reps`` (:func:`.corrections.keep_corrections`).
+    """
     session = SensorSession.objects.select_for_update().filter(pk=session_id).first()
     if session is None:
         logger.warning("session %s was deleted while it was counted", session_id)
         return None
-    session.sets.all().delete()
+    plan = keep_corrections(session=session, result=result)
     repetitions = []
     for index, counted in enumerate(result.sets):
+        if index in plan.absorbed:
+            continue
         exercise_set = ExerciseSet.objects.create(
             session=session,
             user_id=session.user_id,
-            index=index,
+            index=plan.index_of[index],
             exercise=counted.exercise,
             method=counted.method,
             reps=counted.reps,
+            counted_reps=counted.reps,
             start_s=round(counted.start_s, TIME_DECIMALS),
             end_s=round(counted.end_s, TIME_DECIMALS),
             performed_at=session.started_at + timedelta(seconds=counted.start_s),
@@ -142,24 +150,32 @@ def session_save_result(*, session_id: uuid.UUID | str, result: CountResult) -> 
             for i, rep in enumerate(counted.repetitions)
         ]
     Repetition.objects.bulk_create(repetitions)
+    plan.finish()
     session.status = SensorSession.Status.DONE
     session.error = ""
-    session.total_reps = result.total_reps
+    session.total_reps = total_reps_after(session=session, result=result, plan=plan)
     session.model_version = result.model_version or ""
     session.finished_at = timezone.now()
     session.save(update_fields=["status", "error", "total_reps", "model_version", "finished_at"])
     send_session_finished_on_commit(session)
-    logger.info("session %s done: %d sets, %d reps", session_id, len(result.sets), result.total_reps)
+    logger.info(
+        "session %s done: %d sets, %d reps, %d corrections kept",
+        session_id,
+        len(result.sets),
+        result.total_reps,
+        plan.kept,
+    )
     return session
 
 
 @transaction.atomic
 def session_mark_failed(*, session_id: uuid.UUID | str, error: str) -> SensorSession | None:
-    """Status ``failed`` with a user-facing reason; any partial result is removed."""
+    """Status ``failed`` with a user-facing reason; any partial result is removed (the user's
+    reviewed sets stay, for a later re-count to keep)."""
     session = SensorSession.objects.select_for_update().filter(pk=session_id).first()
     if session is None:
         return None
-    session.sets.all().delete()
+    session.sets.filter(reviewed_at__isnull=True).delete()
     session.status = SensorSession.Status.FAILED
     session.error = (error or "unknown error")[:MAX_ERROR_CHARS]
     session.total_reps = None

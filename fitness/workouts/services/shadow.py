@@ -11,6 +11,8 @@ import logging
 import uuid
 
 from django.db import transaction
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import Coalesce
 
 from fitness.mlmodels.models import ModelVersion, Stage
 from fitness.mlmodels.runtime import load_version_model
@@ -71,8 +73,12 @@ def shadow_count(*, session_id: uuid.UUID | str, version_id: int) -> ShadowResul
     except Exception as exc:
         logger.exception("shadow count of session %s by %s failed", session_id, version.version)
         error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
-    production_sets = session.sets.count()
-    agrees = not error and total == session.total_reps and len(sets) == production_sets
+    # What production counted, not the users' corrections of it (``counted_reps``, not ``reps``).
+    production = session.sets.aggregate(
+        sets=Count("id", filter=Q(counted_reps__gt=0)), total=Coalesce(Sum("counted_reps"), 0)
+    )
+    production_sets, production_total = production["sets"], production["total"]
+    agrees = not error and total == production_total and len(sets) == production_sets
     shadow, _ = ShadowResult.objects.update_or_create(
         session=session,
         model_version=version,
@@ -80,7 +86,7 @@ def shadow_count(*, session_id: uuid.UUID | str, version_id: int) -> ShadowResul
             "total_reps": total,
             "sets": jsonable({"sets": sets})["sets"],
             "production_version": session.model_version,
-            "production_total_reps": session.total_reps,
+            "production_total_reps": production_total,
             "production_sets": production_sets,
             "agrees": agrees,
             "error": error,

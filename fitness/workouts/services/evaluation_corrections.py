@@ -1,0 +1,98 @@
+"""Sessions users corrected as an evaluation dataset: their reviewed counts are the truth.
+
+Registered as the registry's ``corrections`` dataset source (:mod:`fitness.mlmodels.extensions`,
+``truth="sets"``) by this app's ``ready()``. A staging version is evaluated on them beside the
+shipped leave-one-subject-out figures: each recording is counted by the version as the worker
+would, and its counts are compared with the sets users reviewed
+(:func:`inference.scoring.evaluate_on_sets`). Sets nobody reviewed have no known truth: what is
+counted there is neither scored nor phantom. The source is never the default dataset.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db.models import Exists, OuterRef
+
+from fitness.mlmodels.extensions import DatasetSource
+from fitness.mlmodels.services import RegistryError
+from inference.io import RecordingError, read_recording
+from inference.scoring import SetTruth
+
+from ..models import ExerciseSet, SensorSession
+
+KIND = "corrections"
+
+
+def corrected_sessions() -> list[str]:
+    """The newest ``FITNESS_CORRECTION_EVALUATION_MAX`` done sessions with a reviewed set."""
+    reviewed = ExerciseSet.objects.filter(session=OuterRef("pk"), reviewed_at__isnull=False)
+    rows = (
+        SensorSession.objects.filter(Exists(reviewed), status=SensorSession.Status.DONE)
+        .order_by("-created_at")
+        .values_list("pk", flat=True)[: settings.FITNESS_CORRECTION_EVALUATION_MAX]
+    )
+    return [str(pk) for pk in rows]
+
+
+def resolve(session_ids: list[str]) -> dict:
+    """The named sessions (each done, with a reviewed set), or all corrected ones when none are named.
+
+    Raises:
+        RegistryError: a session does not exist, is not done or has no reviewed set; or there
+            are no corrected sessions at all.
+    """
+    if not session_ids:
+        ids = corrected_sessions()
+        if not ids:
+            raise RegistryError("no session has sets users reviewed yet")
+        return {"kind": KIND, "sessions": ids}
+    ids = [str(uuid.UUID(str(s))) for s in dict.fromkeys(session_ids)]
+    found = {str(pk): status for pk, status in SensorSession.objects.filter(pk__in=ids).values_list("pk", "status")}
+    reviewed = {
+        str(pk)
+        for pk in ExerciseSet.objects.filter(session__in=ids, reviewed_at__isnull=False).values_list(
+            "session_id", flat=True
+        )
+    }
+    for sid in ids:
+        if sid not in found:
+            raise RegistryError(f"session {sid} does not exist")
+        if found[sid] != SensorSession.Status.DONE:
+            raise RegistryError(f"session {sid} is {found[sid]}; corrections are read from done sessions")
+        if sid not in reviewed:
+            raise RegistryError(f"session {sid} has no set a user reviewed")
+    return {"kind": KIND, "sessions": ids}
+
+
+def load(dataset: dict) -> tuple[list[SetTruth], dict]:
+    """Each session's recording with its reviewed sets as truth (worker side). Raises RegistryError."""
+    ids = [str(s) for s in dataset.get("sessions") or []]
+    sessions = SensorSession.objects.in_bulk(ids)
+    sets: dict[str, list[ExerciseSet]] = {}
+    for s in ExerciseSet.objects.filter(session__in=ids).order_by("session", "start_s"):
+        sets.setdefault(str(s.session_id), []).append(s)
+    items, n_sets = [], 0
+    for sid in ids:
+        session = sessions.get(uuid.UUID(sid))
+        if session is None:
+            raise RegistryError(f"session {sid} does not exist")
+        try:
+            with session.file.open("rb") as fh:
+                recording = read_recording(fh, session.format)
+        except (OSError, RecordingError) as exc:
+            raise RegistryError(f"session {sid} cannot be read: {exc}") from exc
+        rows = sets.get(sid, [])
+        truth = [
+            {"exercise": s.exercise, "reps": s.reps, "start_s": s.start_s, "end_s": s.end_s}
+            for s in rows
+            if s.reviewed_at is not None and s.reps > 0
+        ]
+        unknown = [(s.start_s, s.end_s) for s in rows if s.reviewed_at is None]
+        n_sets += len(truth)
+        items.append(SetTruth(recording=recording, sets=truth, unknown=unknown, exercise=session.exercise_hint or None))
+    return items, {"kind": KIND, "sessions": ids, "true_sets": n_sets}
+
+
+SOURCE = DatasetSource(kind=KIND, resolve=resolve, load=load, truth="sets")
