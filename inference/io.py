@@ -282,6 +282,35 @@ def _repair_missing(values: np.ndarray, names: list[str]) -> np.ndarray:
     return out
 
 
+def spread_repeated(time_s: np.ndarray) -> np.ndarray:
+    """Spread rows that share a timestamp evenly over the tick up to the next distinct one.
+
+    Apps that stamp samples with a coarse clock (10 ms, or whole seconds) write several rows
+    with the same time: they were sampled within that tick, in file order. ``k`` rows stamped
+    ``t`` followed by a row stamped ``t'`` get ``t + j (t' - t) / k``, ``j = 0..k-1``; rows
+    sharing the last stamp are spread at the median step of the rows before them. No row is
+    dropped or merged, so a single-channel recording keeps every cycle.
+
+    Args:
+        time_s: float64, shape (n,), non-decreasing seconds.
+
+    Returns:
+        float64, shape (n,), strictly increasing wherever the input had at least two distinct
+        stamps (a file with one stamp stays constant and is refused as too short).
+    """
+    n = time_s.size
+    starts = np.flatnonzero(np.concatenate([[True], np.diff(time_s) != 0]))
+    if starts.size < 2:
+        return time_s
+    counts = np.diff(np.append(starts, n))
+    ticks = np.diff(time_s[starts])
+    steps = ticks / counts[:-1]
+    steps = np.append(steps, np.median(steps))
+    group = np.repeat(np.arange(starts.size), counts)
+    within = np.arange(n) - starts[group]
+    return time_s[starts][group] + within * steps[group]
+
+
 def _finish(
     time_s: np.ndarray,
     values: np.ndarray,
@@ -307,8 +336,8 @@ def _finish(
         row = int(np.flatnonzero(dt < 0)[0]) + 1
         raise RecordingError(f"timestamps are not increasing (data row {row + 1} goes back in time)")
     if (dt == 0).any():
-        row = int(np.flatnonzero(dt == 0)[0]) + 1
-        raise RecordingError(f"timestamps are duplicated (data row {row + 1} repeats the previous time)")
+        time_s = spread_repeated(time_s)
+        dt = np.diff(time_s)
     duration = float(time_s[-1] - time_s[0])
     if duration < MIN_DURATION_S:
         raise RecordingError(f"the recording lasts {duration:.2f} s; at least {MIN_DURATION_S:g} s are needed")

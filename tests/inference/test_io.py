@@ -51,7 +51,6 @@ def test_json_nulls_are_repaired_by_interpolation():
         (canonical_csv().replace(b"0.100,", b"abc,", 1), "csv", "non-numeric"),
         (b"time_s,acc_x\n" + b"\n".join(f"{i / 10},1".encode() for i in range(5)), "csv", "samples"),
         (b"time_s,acc_x\n" + b"\n".join(f"{(i % 20) / 10},1".encode() for i in range(40)), "csv", "not increasing"),
-        (b"time_s,acc_x\n" + b"\n".join(f"{(i // 2) / 10},1".encode() for i in range(40)), "csv", "duplicated"),
         (b"time_s,acc_x\n" + b"\n".join(f"{i * 1e-5},1".encode() for i in range(400000)[:40]), "csv", "lasts"),
         (b"time_s,acc_x\n" + b"\n".join(f"{i / 10},inf".encode() for i in range(40)), "csv", "infinite"),
         (b"time_s,acc_x\n" + b"\n".join(f"{i / 10},".encode() for i in range(40)), "csv", "missing"),
@@ -153,3 +152,29 @@ def test_real_cara_file(exermote_files):
 def test_odd_input_found_by_the_fault_matrix_is_named(payload, fmt, message):
     with pytest.raises(RecordingError, match=message):
         read_recording(payload, fmt)
+
+
+def test_rows_sharing_a_timestamp_are_spread_over_the_tick():
+    """A coarse clock (here 0.1 s) stamps two samples alike: spread, not refused, no row lost."""
+    rows = b"\n".join(f"{(i // 2) / 10},{i}".encode() for i in range(60))
+    rec = read_recording(b"time_s,acc_x\n" + rows, "csv")
+    assert rec.n_samples == 60
+    assert (np.diff(rec.time_s) > 0).all()
+    np.testing.assert_allclose(rec.time_s, np.arange(60) * 0.05, atol=1e-9)
+    np.testing.assert_array_equal(rec.samples[:, 0], np.arange(60))
+
+
+def test_spread_keeps_uneven_ticks_and_the_other_time_checks():
+    from inference.io import spread_repeated
+
+    out = spread_repeated(np.array([0.0, 0.0, 0.0, 0.3, 0.4, 0.4]))
+    np.testing.assert_allclose(out, [0.0, 0.1, 0.2, 0.3, 0.4, 0.45])
+    backwards = b"time_s,acc_x\n" + b"\n".join(f"{(i % 20) / 10},1".encode() for i in range(40))
+    with pytest.raises(RecordingError, match="not increasing"):
+        read_recording(backwards, "csv")
+    one_stamp = b"time_s,acc_x\n" + b"\n".join(b"5.0,1" for _ in range(40))
+    with pytest.raises(RecordingError, match="lasts"):
+        read_recording(one_stamp, "csv")
+    burst = b"time_s,acc_x\n" + b"\n".join(f"{0 if i < 39 else 1e-5},1".encode() for i in range(40))
+    with pytest.raises(RecordingError, match=r"lasts|outside"):
+        read_recording(burst, "csv")
