@@ -168,7 +168,7 @@ def test_spread_keeps_uneven_ticks_and_the_other_time_checks():
     from inference.io import spread_repeated
 
     out = spread_repeated(np.array([0.0, 0.0, 0.0, 0.3, 0.4, 0.4]))
-    np.testing.assert_allclose(out, [0.0, 0.1, 0.2, 0.3, 0.4, 0.45])
+    np.testing.assert_allclose(out, [0.0, 0.1, 0.2, 0.3, 0.4, 0.5])
     backwards = b"time_s,acc_x\n" + b"\n".join(f"{(i % 20) / 10},1".encode() for i in range(40))
     with pytest.raises(RecordingError, match="not increasing"):
         read_recording(backwards, "csv")
