@@ -344,6 +344,7 @@ FITNESS_TASK_QUEUES = {
     "workers.tasks.evaluate_model_version": CELERY_ADMIN_QUEUE,
     "workers.tasks.requeue_stale_sessions": CELERY_ADMIN_QUEUE,
     "workers.tasks.delete_orphan_files": CELERY_ADMIN_QUEUE,
+    "workers.tasks.purge_tombstones": CELERY_ADMIN_QUEUE,
     "webhooks.deliver": CELERY_ADMIN_QUEUE,
 }
 CELERY_TASK_ROUTES = {name: {"queue": queue} for name, queue in FITNESS_TASK_QUEUES.items()}
@@ -383,6 +384,11 @@ FITNESS_MAX_COUNT_ATTEMPTS = env.int("FITNESS_MAX_COUNT_ATTEMPTS", default=3)
 # session refers to, once they are older than FITNESS_ORPHAN_MIN_AGE_S.
 FITNESS_ORPHAN_SWEEP_INTERVAL_S = env.float("FITNESS_ORPHAN_SWEEP_INTERVAL_S", default=6 * 3600.0)
 FITNESS_ORPHAN_MIN_AGE_S = env.float("FITNESS_ORPHAN_MIN_AGE_S", default=24 * 3600.0)
+# Sync (GET /sets/changes/): the window ends FITNESS_SYNC_LAG_S before now (longer than any write
+# transaction of sets), and tombstones of deleted rows are kept FITNESS_SYNC_TOMBSTONE_DAYS, then
+# purged daily by workers.tasks.purge_tombstones (an older cursor answers 410: resync in full).
+FITNESS_SYNC_LAG_S = env.float("FITNESS_SYNC_LAG_S", default=30.0)
+FITNESS_SYNC_TOMBSTONE_DAYS = env.int("FITNESS_SYNC_TOMBSTONE_DAYS", default=90)
 CELERY_BEAT_SCHEDULE = {
     "requeue-stale-sessions": {
         "task": "workers.tasks.requeue_stale_sessions",
@@ -393,6 +399,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "workers.tasks.delete_orphan_files",
         "schedule": FITNESS_ORPHAN_SWEEP_INTERVAL_S,
         "options": {"expires": FITNESS_ORPHAN_SWEEP_INTERVAL_S},
+    },
+    "purge-tombstones": {
+        "task": "workers.tasks.purge_tombstones",
+        "schedule": 24 * 3600.0,
+        "options": {"expires": 3600.0},
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default=str(VAR_DIR / "celerybeat-schedule"))

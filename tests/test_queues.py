@@ -24,6 +24,7 @@ ADMIN = {
     "workers.tasks.evaluate_model_version",
     "workers.tasks.requeue_stale_sessions",
     "workers.tasks.delete_orphan_files",
+    "workers.tasks.purge_tombstones",
     "webhooks.deliver",
 }
 
@@ -115,6 +116,7 @@ def test_admin_tasks_never_reach_the_counting_queue_and_counting_never_the_admin
         "workers.tasks.evaluate_model_version": [1, {"kind": "manifest"}],
         "workers.tasks.requeue_stale_sessions": [],
         "workers.tasks.delete_orphan_files": [],
+        "workers.tasks.purge_tombstones": [],
         "webhooks.deliver": [session_id],
     }
     for name, task_args in args.items():

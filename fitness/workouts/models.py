@@ -146,6 +146,9 @@ class ExerciseSet(models.Model):
     #: ``session.started_at + start_s``: when the set began, for history and statistics (the
     #: API calls it ``started_at`` too). Stored, not derived, so that the indexes below serve it.
     performed_at = models.DateTimeField()
+    #: Last write of the row (``auto_now``: a ``save(update_fields=...)`` must name it): the sync
+    #: cursor of ``/sets/?updated_since=`` (fitness/workouts/sync.py).
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["session", "index"]
@@ -167,6 +170,8 @@ class ExerciseSet(models.Model):
                 include=["start_s", "end_s", "session"],
                 name="set_user_exercise_reps_idx",
             ),
+            # Sync: the user's sets changed in a window, in (updated_at, id) order.
+            models.Index(fields=["user", "updated_at", "id"], name="set_user_updated_idx"),
         ]
 
     def __str__(self) -> str:
@@ -185,13 +190,43 @@ class Repetition(models.Model):
     index = models.PositiveIntegerField()
     start_s = models.FloatField()
     end_s = models.FloatField()
+    #: Last write of the row: the sync cursor of ``/repetitions/?updated_since=``.
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["set", "index"]
         constraints = [models.UniqueConstraint(fields=["set", "index"], name="unique_rep_index_per_set")]
+        indexes = [models.Index(fields=["updated_at", "id"], name="rep_updated_idx")]
 
     def __str__(self) -> str:
         return f"rep {self.index} of set {self.set_id}"
+
+
+class DeletedRow(models.Model):
+    """A tombstone: a set or repetition of ``user`` deleted at ``deleted_at``, for sync clients.
+
+    Written by the delete signals (fitness/workouts/signals.py) on every delete path except the
+    account's own deletion; purged after ``FITNESS_SYNC_TOMBSTONE_DAYS`` (fitness/workouts/sync.py).
+    """
+
+    class Kind(models.TextChoices):
+        SET = "set", "Exercise set"
+        REPETITION = "repetition", "Repetition"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    row_id = models.BigIntegerField()
+    deleted_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["deleted_at", "row_id"]
+        indexes = [
+            models.Index(fields=["user", "kind", "deleted_at", "row_id"], name="deleted_row_sync_idx"),
+            models.Index(fields=["deleted_at"], name="deleted_row_purge_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.row_id} deleted at {self.deleted_at}"
 
 
 class ShadowResult(models.Model):

@@ -70,3 +70,11 @@ def requeue_stale_sessions() -> int:
 def delete_orphan_files() -> int:
     """The periodic orphan check (Celery beat): stored recordings no session refers to; returns how many went."""
     return len(services.orphan_files_delete())
+
+
+@shared_task(name="workers.tasks.purge_tombstones", soft_time_limit=300, time_limit=360)
+def purge_tombstones() -> int:
+    """The daily purge (Celery beat): tombstones past FITNESS_SYNC_TOMBSTONE_DAYS; returns how many went."""
+    from fitness.workouts.services.tombstones import tombstones_purge
+
+    return tombstones_purge()

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 
 from fitness.core.throttling import UploadRateThrottle
 from fitness.workouts import plots, selectors, services
-from fitness.workouts.models import ExerciseSet, Repetition, SensorSession, Workout
+from fitness.workouts.models import DeletedRow, ExerciseSet, Repetition, SensorSession, Workout
 from inference.io import RecordingError
 
 from .filtersets import ExerciseSetFilter, RepetitionFilter
@@ -30,6 +30,7 @@ from .serializers import (
     SetHistorySerializer,
     WorkoutSerializer,
 )
+from .sync_views import SYNC_LIST_PARAMETERS, SyncMixin, sync_schema
 
 
 class PayloadTooLarge(APIException):
@@ -266,8 +267,12 @@ class RepetitionCursorPagination(HistoryCursorPagination):
     ordering = ("performed_at", "set_id", "index")
 
 
-@extend_schema_view(list=extend_schema(tags=["history"]), retrieve=extend_schema(tags=["history"]))
-class ExerciseSetViewSet(viewsets.ReadOnlyModelViewSet):
+@extend_schema_view(
+    list=extend_schema(tags=["history"], parameters=SYNC_LIST_PARAMETERS),
+    retrieve=extend_schema(tags=["history"]),
+    changes=extend_schema(**sync_schema("set", SetHistorySerializer)),
+)
+class ExerciseSetViewSet(SyncMixin, viewsets.ReadOnlyModelViewSet):
     """The caller's counted sets, each mapping onto a Health Connect ExerciseSegment."""
 
     serializer_class = SetHistorySerializer
@@ -275,6 +280,7 @@ class ExerciseSetViewSet(viewsets.ReadOnlyModelViewSet):
     pagination_class = HistoryCursorPagination
     filterset_class = ExerciseSetFilter
     queryset = ExerciseSet.objects.none()  # for the schema; requests use get_queryset()
+    sync_kind = DeletedRow.Kind.SET
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -315,8 +321,12 @@ def _not_done(exc: services.SessionNotDoneError) -> Response:
     return Response({"detail": str(exc), "status": exc.status}, status=status.HTTP_409_CONFLICT)
 
 
-@extend_schema_view(list=extend_schema(tags=["history"]), retrieve=extend_schema(tags=["history"]))
-class RepetitionViewSet(viewsets.ReadOnlyModelViewSet):
+@extend_schema_view(
+    list=extend_schema(tags=["history"], parameters=SYNC_LIST_PARAMETERS),
+    retrieve=extend_schema(tags=["history"]),
+    changes=extend_schema(**sync_schema("repetition", RepetitionHistorySerializer)),
+)
+class RepetitionViewSet(SyncMixin, viewsets.ReadOnlyModelViewSet):
     """The caller's counted repetitions, each a one-repetition Health Connect ExerciseSegment."""
 
     serializer_class = RepetitionHistorySerializer
@@ -324,6 +334,7 @@ class RepetitionViewSet(viewsets.ReadOnlyModelViewSet):
     pagination_class = RepetitionCursorPagination
     filterset_class = RepetitionFilter
     queryset = Repetition.objects.none()  # for the schema; requests use get_queryset()
+    sync_kind = DeletedRow.Kind.REPETITION
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
