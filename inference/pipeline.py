@@ -4,7 +4,8 @@ Method choice (architecture.md, "Data flow"):
 
 - the classifier (CNN-LSTM phases + state machine) when the recording has the model's
   channels and the user's exercise hint is absent or names an exercise the model knows;
-- the peak counter (:mod:`inference.peaks`) when the hint is ``jump_rope``, names an
+- the generic counter (:mod:`inference.generic`; :mod:`inference.peaks` for the hints in
+  ``PEAK_COUNTER_HINTS``; both count peaks, method ``peaks``) when the hint is ``jump_rope``, names an
   exercise the model has no phases for, or the recording lacks the model's channels.
 """
 
@@ -23,6 +24,9 @@ from inference.spec import ModelSpec
 
 #: Exercises that are always counted by their cycles, even if a model had phases for them.
 PEAK_EXERCISES = GENERIC_ONLY
+#: Hints the tuned peak counter (:mod:`inference.peaks`) counts better than the generic one
+#: (docs/accuracy.md, issue 20); with all three axes of a sensor, else the generic counter.
+PEAK_COUNTER_HINTS = frozenset({"jump_rope", "jumping_jack"})
 
 
 def get_default_model() -> PhaseModel:
@@ -86,10 +90,10 @@ def check_countable(recording: Recording, spec: ModelSpec | None, exercise: str 
         CountingError: the peak counter would count it and it has neither an accelerometer nor a
             gyroscope, or the window classifier would and it is shorter than one window.
     """
-    from inference.peaks import can_count_peaks
+    from inference.generic import can_count
 
     method = choose_method(recording, spec, exercise)
-    if method == "peaks" and not can_count_peaks(recording.channels):
+    if method == "peaks" and not can_count(recording.channels):
         raise CountingError(
             "the recording lacks the channels needed to count repetitions: an accelerometer (acc_x/y/z or "
             "user_acc_x/y/z) or a gyroscope (gyro_x/y/z); it has " + ", ".join(recording.channels)
@@ -119,6 +123,10 @@ def count_recording(recording: Recording, *, model: PhaseModel | None, exercise:
     method = choose_method(recording, None if model is None else model.spec, exercise)
     if method == "classifier":
         return CountResult(sets=count_with_classifier(recording, model), model_version=model.spec.version)
-    from inference.peaks import count_peaks
+    from inference.generic import count_generic
+    from inference.peaks import can_count_peaks, count_peaks
 
-    return CountResult(sets=count_peaks(recording, exercise=exercise or "unknown"), model_version=None)
+    hint = exercise or "unknown"
+    if hint in PEAK_COUNTER_HINTS and can_count_peaks(recording.channels):
+        return CountResult(sets=count_peaks(recording, exercise=hint), model_version=None)
+    return CountResult(sets=count_generic(recording, exercise=hint), model_version=None)

@@ -120,9 +120,9 @@ def evaluate(counter: Counter, data: Path = DEFAULT_DATA, *, only: Callable[[Lab
 
 def production_counter(recording: Recording, hint: str) -> int:
     """The serving path's generic counter, as the pipeline calls it for a hint it does not classify."""
-    from inference.peaks import count_peaks
+    from inference.pipeline import count_recording
 
-    return sum(s.reps for s in count_peaks(recording, exercise=hint))
+    return count_recording(recording, model=None, exercise=hint).total_reps
 
 
 def markdown(report: dict) -> str:
