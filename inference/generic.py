@@ -143,7 +143,7 @@ def _autocorrelation(x: np.ndarray, max_lag: int, fs: float) -> np.ndarray:
     highest peak between the period bounds kept. ``UNBIASED``: divided by the overlap m - lag.
     """
     m = x.shape[-2]
-    nfft = 1 << int(np.ceil(np.log2(2 * m)))
+    nfft = 1 << int(np.ceil(np.log2(m + max_lag + 1)))  # no circular wrap up to max_lag
     spec = np.fft.rfft(x - x.mean(axis=-2, keepdims=True), n=nfft, axis=-2)
     power = np.abs(spec) ** 2
     if AC_MODE == "sum":
