@@ -61,6 +61,7 @@ OPS = [
     Op("delete", "/api/v1/sessions/{id}/", OWNED, 204),
     Op("get", "/api/v1/sessions/{id}/plot.png", OWNED),
     Op("get", "/api/v1/sessions/{id}/recording/", OWNED),
+    Op("get", "/api/v1/sessions/{id}/export/", OWNED),
     Op("post", "/api/v1/sessions/{id}/sets/", OWNED, 201),
     Op("post", "/api/v1/sessions/reprocess/", STAFF, 202),
     Op("get", "/api/v1/sets/", MINE),
@@ -156,6 +157,8 @@ def url_of(op: Op, world) -> str:
         "webhooks": world["webhook"],
     }.get(kind)
     path = op.path.replace("{delivery_id}", str(world["delivery"].pk))
+    if op.path.endswith("/export/"):
+        path += "?format=health-connect"
     return path.replace("{id}", str(obj.pk if obj is not None else 999_999))
 
 

@@ -2,6 +2,7 @@ from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from .exercises import ExerciseViewSet
+from .exports import SessionExportView
 from .negotiation import FirstRendererNegotiation
 from .views import ExerciseSetViewSet, RepetitionViewSet, SessionViewSet, WorkoutViewSet
 
@@ -18,5 +19,6 @@ session_plot = SessionViewSet.as_view({"get": "plot"}, detail=True, content_nego
 
 urlpatterns = [
     path("sessions/<uuid:pk>/plot.png", session_plot, name="session-plot"),
+    path("sessions/<uuid:pk>/export/", SessionExportView.as_view(), name="session-export"),
     *router.urls,
 ]
