@@ -4,7 +4,8 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# Worker options for `make run`: one pool process (one task at a time). Prefork rather than solo:
+# Worker options for `make run`: no -Q, so it consumes both queues of the settings (counting and
+# admin; compose runs a worker for each). One pool process (one task at a time). Prefork rather than solo:
 # only a pool process can be stopped at the task time limits (the solo pool ignores them); the
 # parent never loads TensorFlow, the child loads it on its first task.
 WORKER_ARGS ?= --pool=prefork --concurrency=1 -l info
@@ -24,7 +25,7 @@ export DJANGO_SECRET_KEY := $(shell test -s '$(SECRET_KEY_FILE)' || { mkdir -p '
 	{ ln "$$tmp" '$(SECRET_KEY_FILE)' 2>/dev/null; rm -f "$$tmp"; }; }; cat '$(SECRET_KEY_FILE)')
 endif
 
-.PHONY: install run worker migrate test lint bench load hostile
+.PHONY: install run worker migrate test lint bench load hostile scale-out
 
 install: $(STAMP)
 
@@ -59,12 +60,14 @@ test: install
 # worker: a real Celery worker, upload -> done latency and its RSS over 100 sessions;
 # api: requests/s and p95 of upload, session detail and stats under gunicorn -w 2;
 # hostile: hostile uploads against gunicorn and a prefork worker (`make hostile` below; SQLite
-#   and the filesystem broker unless DATABASE_URL / CELERY_BROKER_URL, as `make load`).
+#   and the filesystem broker unless DATABASE_URL / CELERY_BROKER_URL, as `make load`);
+# scale_out: 1, 2 and 4 counting workers on Redis + PostgreSQL: sessions per minute and
+#   upload -> done p50/p95; then upload -> done with an evaluation on the admin queue (`make scale-out`).
 # PostgreSQL from DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test; throw-away
 # databases beside it), Redis from BENCH_REDIS_URL (default redis://127.0.0.1:6379/13; own
 # queues). A benchmark whose data (../shared/data/exermote) or servers are absent says so and
 # skips. Each is interrupted (SIGINT: servers stopped, databases dropped) after BENCH_TIMEOUT
-# seconds; all together take about 8 minutes.
+# seconds; all together take about 13 minutes.
 BENCH_TIMEOUT ?= 600
 BENCH_RUN = timeout -s INT -k 30 $(BENCH_TIMEOUT) $(PY)
 bench: install
@@ -73,6 +76,7 @@ bench: install
 	$(BENCH_RUN) bench/worker_bench.py
 	$(BENCH_RUN) bench/api_bench.py
 	$(BENCH_RUN) bench/hostile_uploads.py
+	$(BENCH_RUN) bench/scale_out.py
 
 # Load test on loopback (bench/load_test.py; --help for its options, LOAD_ARGS passes them):
 # LOAD_USERS users upload and read for LOAD_MINUTES minutes against
@@ -94,6 +98,14 @@ load: install
 # upload-to-done latency under attack is at most its baseline's + 5 s. About 2.5 minutes.
 hostile: install
 	$(BENCH_RUN) bench/hostile_uploads.py $(HOSTILE_ARGS)
+
+# Scale-out on loopback (bench/scale_out.py; SCALE_ARGS passes options, e.g. --no-write):
+# a burst of real 5-minute Exermote uploads through gunicorn to 1, 2 and 4 counting worker
+# processes on Redis and a throw-away PostgreSQL database; prints sessions per minute and
+# upload -> done p50/p95 for each, then upload -> done p50 on a warm worker while an
+# evaluation runs on the admin queue (goal <= 150 ms). About 3 minutes.
+scale-out: install
+	$(BENCH_RUN) bench/scale_out.py $(SCALE_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
