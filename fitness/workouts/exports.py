@@ -13,7 +13,7 @@
   sub-sport strength training) and the ``activity``: what Garmin Connect and Strava import.
 
 Both use each set's ``reps`` (the user's correction where there is one) and leave out sets
-corrected to 0 (phantom sets). Times: the recording's start plus the sets' offsets.
+corrected to 0 (phantom sets). Times: the session's ``started_at`` plus the sets' offsets.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ from fit_tool.profile.profile_type import (
 
 from inference import catalog
 
-from .models import ExerciseSet, SensorSession
+from .models import SensorSession
 
 #: ``?format=`` values, with the answer's content type and file suffix.
 FORMATS = {
@@ -184,17 +184,16 @@ def session_export(*, session: SensorSession, fmt: str | None) -> Export:
     return Export(content=content, content_type=content_type, filename=f"session-{session.pk}.{suffix}")
 
 
-def _recording_span(session: SensorSession, sets: list[ExerciseSet]) -> tuple[dt.datetime, dt.datetime]:
-    """When the recording began and ended (aware UTC): each set is dated its recording's
-    start + ``start_s``, so the start is read back from a set, else the session's creation."""
-    start = sets[0].performed_at - dt.timedelta(seconds=sets[0].start_s) if sets else session.created_at
+def _recording_span(session: SensorSession) -> tuple[dt.datetime, dt.datetime]:
+    """When the recording began (``session.started_at``, its first sample) and ended (aware UTC)."""
+    start = session.started_at
     return start, start + dt.timedelta(seconds=max(session.duration_s, 0.001))
 
 
 def _exported_sets(session: SensorSession) -> tuple[dt.datetime, dt.datetime, list[_Set]]:
     """The recording's span and its sets with repetitions, in time order, clamped inside it."""
     sets = sorted(session.sets.all(), key=lambda s: (s.start_s, s.index))
-    start, end = _recording_span(session, sets)
+    start, end = _recording_span(session)
     out = []
     for s in sets:
         if s.reps <= 0:

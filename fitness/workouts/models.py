@@ -12,16 +12,6 @@ from django.utils import timezone
 from fitness.mlmodels.models import VERSION_MAX_LENGTH, ModelVersion
 
 
-class Exercise(models.TextChoices):
-    """Exercises a client may name as a hint (snake_case, as in the phase labels)."""
-
-    BURPEE = "burpee", "Burpee"
-    SQUAT = "squat", "Squat"
-    SIT_UP = "sit_up", "Sit-up"
-    JUMP_ROPE = "jump_rope", "Jump rope"
-    JUMPING_JACK = "jumping_jack", "Jumping jack"
-
-
 class RecordingFormat(models.TextChoices):
     """Upload formats; the same names as ``inference.io.FORMATS``."""
 
@@ -71,7 +61,9 @@ class SensorSession(models.Model):
     client_id = models.UUIDField(null=True, blank=True)
     file = models.FileField(upload_to=session_upload_to, max_length=255)
     format = models.CharField(max_length=16, choices=RecordingFormat.choices)
-    exercise_hint = models.CharField(max_length=32, choices=Exercise.choices, blank=True, default="")
+    #: The client's exercise, if known: an id of the catalog (inference.catalog), checked by the
+    #: API rather than by choices here, so that adding an exercise needs no migration.
+    exercise_hint = models.CharField(max_length=64, blank=True, default="")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
     error = models.TextField(blank=True, default="")
     model_version = models.CharField(max_length=64, blank=True, default="")
@@ -130,7 +122,8 @@ class ExerciseSet(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="exercise_sets", db_index=False
     )
     index = models.PositiveIntegerField()
-    exercise = models.CharField(max_length=32)
+    #: A catalog id (inference.catalog) or ``unknown``.
+    exercise = models.CharField(max_length=64)
     method = models.CharField(max_length=16, choices=Method.choices)
     #: Repetitions as the user knows them: the counter's, or the user's correction (0: a phantom set).
     reps = models.PositiveIntegerField()

@@ -21,7 +21,7 @@ class _DateRangeParams(serializers.Serializer):
     """``from`` and ``to``: local dates (the profile's time zone), both inclusive, from
     ``MIN_DATE`` to ``MAX_DATE`` (400 otherwise: a day more would overflow Python's datetime)."""
 
-    exercise = serializers.CharField(required=False, max_length=32, help_text="only this exercise (e.g. `squat`)")
+    exercise = serializers.CharField(required=False, max_length=64, help_text="only this exercise (e.g. `squat`)")
 
     def get_fields(self) -> dict:
         fields = super().get_fields()

@@ -381,7 +381,7 @@ class _FiniteFloatField(serializers.FloatField):
 class SetAddSerializer(serializers.Serializer):
     """``POST /sessions/{id}/sets/``: a set the counter missed. Seconds from the recording's first sample."""
 
-    exercise = serializers.CharField(max_length=32, help_text="an exercise id of the catalog (GET /api/v1/exercises/)")
+    exercise = serializers.CharField(max_length=64, help_text="an exercise id of the catalog (GET /api/v1/exercises/)")
     reps = serializers.IntegerField(min_value=1, max_value=MAX_SET_REPS)
     start_s = _FiniteFloatField(min_value=0, help_text="seconds from the recording's first sample")
     end_s = _FiniteFloatField(min_value=0, help_text="after start_s, at most the session's duration_s")
