@@ -33,6 +33,7 @@ _DESCRIPTIONS = {
     "413": "The upload is larger than the limit",
     "415": "The body is not of a media type the operation reads",
     "429": "Too many requests: wait as many seconds as `Retry-After` says",
+    "410": "`updated_since` is older than the deletions kept (`code: resync_required`): sync in full",
 }
 _METHODS = {"get", "put", "post", "patch", "delete"}
 
@@ -54,6 +55,8 @@ def _error_codes(path: str, operation: dict) -> list[str]:
         codes.append("415")
     if "multipart/form-data" in content and "application/json" not in content:
         codes.append("413")
+    if any(p.get("in") == "query" and p.get("name") == "updated_since" for p in operation.get("parameters", [])):
+        codes.append("410")
     return codes
 
 

@@ -40,7 +40,14 @@ from tests.factories import UserFactory, WorkoutFactory, counted_session
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "8"))
 #: Operations with date-like query parameters get more (their edges are narrow):
 #: ``test_operations_with_dates_get_more_examples`` keeps this list complete.
-DATE_OPERATIONS = ("/api/v1/sets/", "/api/v1/repetitions/", "/api/v1/stats/exercises/", "/api/v1/stats/timeseries/")
+DATE_OPERATIONS = (
+    "/api/v1/sets/",
+    "/api/v1/repetitions/",
+    "/api/v1/sets/changes/",
+    "/api/v1/repetitions/changes/",
+    "/api/v1/stats/exercises/",
+    "/api/v1/stats/timeseries/",
+)
 DATE_EXAMPLES = 4 * MAX_EXAMPLES
 #: No answer to the staff user's few rows may be larger (a time series of every day since year 1 was 30 MB).
 MAX_ANSWER_BYTES = 1024 * 1024

@@ -108,7 +108,7 @@ class TestReprocess:
         with django_capture_on_commit_callbacks(execute=True):
             resp = staff_api.post(self.URL, {"sessions": [body["id"]]}, format="json")
         assert resp.status_code == 202, resp.content
-        assert resp.json() == {"queued": 1, "skipped": []}
+        assert resp.json() == {"queued": 1, "skipped": [], "corrections_kept": 0}
         with django_capture_on_commit_callbacks(execute=True):
             assert staff_api.post(self.URL, {"all": True}, format="json").json()["queued"] == 1
 
@@ -158,7 +158,11 @@ class TestReprocess:
         with django_capture_on_commit_callbacks(execute=True):
             resp = staff_api.post(self.URL, {"sessions": ids}, format="json")
         assert resp.status_code == 202
-        assert resp.json() == {"queued": 2, "skipped": [str(queued.pk), str(processing.pk), unknown]}
+        assert resp.json() == {
+            "queued": 2,
+            "skipped": [str(queued.pk), str(processing.pk), unknown],
+            "corrections_kept": 0,
+        }
         assert sorted(sent) == sorted([str(done.pk), str(failed.pk)])
         failed.refresh_from_db()
         assert (failed.status, failed.error) == ("queued", "")

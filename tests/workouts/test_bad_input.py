@@ -193,7 +193,7 @@ BAD_INPUTS = [
     # --- form fields ---
     Bad("unknown format", csv_rows(), fmt="xlsx", where="format", message="not a valid choice"),
     Bad("no format", csv_rows(), fmt=None, where="format", message="required"),
-    Bad("unknown exercise", csv_rows(), fields={"exercise": "deadlift"}, where="exercise", message="not a valid"),
+    Bad("unknown exercise", csv_rows(), fields={"exercise": "no_such"}, where="exercise", message="/exercises/"),
     Bad("client_id not a UUID", csv_rows(), fields={"client_id": "1234"}, where="client_id", message="valid UUID"),
     Bad("unknown workout", csv_rows(), fields={"workout": 987654}, where="workout", message="does not exist"),
     Bad("workout id not a number", csv_rows(), fields={"workout": "abc"}, where="workout", message="Incorrect type"),
