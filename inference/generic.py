@@ -46,14 +46,14 @@ CaRa participants P1-P3 only (``python -m inference.lab evaluate-counter``; figu
 from __future__ import annotations
 
 from collections.abc import Iterable
-from itertools import pairwise
 
 import numpy as np
 from scipy import signal
 
 from inference.io import Recording
+from inference.peak_sets import bandpass, group_sets, runs, shift_sets
 from inference.preprocessing import resample
-from inference.results import CountedSet, CountingError, Repetition
+from inference.results import CountedSet, CountingError
 
 #: Standard gravity (m/s^2), to turn CoreMotion g into m/s^2.
 G = 9.81
@@ -123,17 +123,6 @@ def _sensors(rec: Recording) -> dict[str, np.ndarray]:
             x = x + rec.select(gravity).astype(np.float64)
         out["acc"] = x * G
     return out
-
-
-def _bandpass(x: np.ndarray, lo: float, hi: float, fs: float) -> np.ndarray:
-    """Zero-phase 2nd-order Butterworth band-pass along axis 0 (high-pass if hi is near Nyquist)."""
-    hi = min(hi, 0.45 * fs)
-    if lo >= hi:
-        sos = signal.butter(2, lo, btype="highpass", fs=fs, output="sos")
-    else:
-        sos = signal.butter(2, [lo, hi], btype="bandpass", fs=fs, output="sos")
-    padlen = min(3 * (2 * len(sos) + 1) * 4, x.shape[0] - 1)
-    return signal.sosfiltfilt(sos, x, axis=0, padlen=padlen)
 
 
 def _autocorrelation(x: np.ndarray, max_lag: int, fs: float) -> np.ndarray:
@@ -248,7 +237,7 @@ def _similar_cycles(x: np.ndarray, peaks: np.ndarray, period: int) -> np.ndarray
 def _segment_sets(x: np.ndarray, start: int, stop: int, fs: float, *, exercise: str, trace) -> list[CountedSet]:
     """Sets in the active segment ``x[start:stop]`` (``x``: (m, k) on the grid at ``fs``)."""
     seg = x[start:stop]
-    broad = _bandpass(seg, *BROAD_BAND_HZ, fs)
+    broad = bandpass(seg, *BROAD_BAND_HZ, fs)
     max_lag = min(round(MAX_PERIOD_S * fs), seg.shape[0] // 2)
     period, periodicity = _period(_autocorrelation(broad, max_lag, fs), fs)
     info = {"t0": start / fs, "t1": stop / fs, "period_s": period, "periodicity": periodicity}
@@ -257,7 +246,7 @@ def _segment_sets(x: np.ndarray, start: int, stop: int, fs: float, *, exercise: 
     if period is None:
         return []
     f0 = 1.0 / period
-    narrow = _bandpass(seg, f0 / BAND_RATIO, f0 * BAND_RATIO, fs)
+    narrow = bandpass(seg, f0 / BAND_RATIO, f0 * BAND_RATIO, fs)
     narrow = narrow - narrow.mean(axis=0)
     if narrow.shape[1] > 1:
         _, _, vt = np.linalg.svd(narrow, full_matrices=False)
@@ -270,27 +259,16 @@ def _segment_sets(x: np.ndarray, start: int, stop: int, fs: float, *, exercise: 
     if MIN_CYCLE_SIMILARITY > -1 and peaks.size > 1:
         peaks = _similar_cycles(broad, peaks, round(period * fs))
     info["peaks_s"] = (start + peaks) / fs
-    sets: list[CountedSet] = []
-    half = round(period * fs / 2)
-    groups = np.split(peaks, np.flatnonzero(np.diff(peaks) > SET_GAP_PERIODS * period * fs) + 1)
-    for group in groups:
-        if group.size < MIN_SET_REPS:
-            continue
-        troughs = [max(0, group[0] - half)]
-        troughs += [a + int(np.argmin(proj[a:b])) for a, b in pairwise(group)]
-        troughs.append(min(proj.size - 1, group[-1] + half))
-        reps = tuple(
-            Repetition(float((start + troughs[i]) / fs), float((start + troughs[i + 1]) / fs))
-            for i in range(group.size)
-        )
-        sets.append(CountedSet(exercise=exercise, method="peaks", repetitions=reps))
-    return sets
-
-
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """(start, stop) index pairs of the True runs of a boolean array."""
-    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist(), strict=True))
+    return group_sets(
+        peaks,
+        proj,
+        start=start,
+        fs=fs,
+        period=period,
+        gap_periods=SET_GAP_PERIODS,
+        min_reps=MIN_SET_REPS,
+        exercise=exercise,
+    )
 
 
 def count_generic(
@@ -334,7 +312,7 @@ def count_generic(
     m = next(iter(grids.values())).shape[0]
     if m < max(16, int(MIN_SET_REPS * MIN_PERIOD_S * fs) + 2):
         return ()
-    broads = {name: _bandpass(x, *BROAD_BAND_HZ, fs) for name, x in grids.items()}
+    broads = {name: bandpass(x, *BROAD_BAND_HZ, fs) for name, x in grids.items()}
     if exercise in GYRO_FIRST and "gyro" in grids:
         name = "gyro"
     elif len(grids) == 1:
@@ -354,14 +332,6 @@ def count_generic(
     if trace is not None:
         trace.update(rate_hz=fs, sensor=name, periodicity=periodicity, rms=rms, window_starts_s=starts / fs)
     sets: list[CountedSet] = []
-    for start, stop in _runs(mask):
+    for start, stop in runs(mask):
         sets.extend(_segment_sets(x, start, stop, fs, exercise=exercise, trace=trace))
-    if time_s[0] != 0:
-        shift = float(time_s[0])
-        sets = [
-            CountedSet(
-                s.exercise, s.method, tuple(Repetition(r.start_s + shift, r.end_s + shift) for r in s.repetitions)
-            )
-            for s in sets
-        ]
-    return tuple(sets)
+    return tuple(shift_sets(sets, float(time_s[0])))

@@ -52,14 +52,14 @@ on CaRa participants P1-P3 and checked on P4-P6 (``inference.lab.evaluate_peaks`
 from __future__ import annotations
 
 from collections.abc import Iterable
-from itertools import pairwise
 
 import numpy as np
 from scipy import signal
 
 from inference.io import Recording
+from inference.peak_sets import bandpass, group_sets, runs, shift_sets
 from inference.preprocessing import resample
-from inference.results import CountedSet, CountingError, Repetition
+from inference.results import CountedSet, CountingError
 
 #: Standard gravity (m/s^2), to turn CoreMotion g into m/s^2.
 G = 9.81
@@ -144,17 +144,6 @@ def _resample(time_s: np.ndarray, x: np.ndarray, fs: float) -> np.ndarray:
     return resample(time_s, x, fs)[1].astype(np.float64)
 
 
-def _bandpass(x: np.ndarray, lo: float, hi: float, fs: float) -> np.ndarray:
-    """Zero-phase 2nd-order Butterworth band-pass along axis 0 (high-pass if hi >= Nyquist)."""
-    hi = min(hi, 0.45 * fs)
-    if lo >= hi:
-        sos = signal.butter(2, lo, btype="highpass", fs=fs, output="sos")
-    else:
-        sos = signal.butter(2, [lo, hi], btype="bandpass", fs=fs, output="sos")
-    padlen = min(3 * (2 * len(sos) + 1) * 4, x.shape[0] - 1)
-    return signal.sosfiltfilt(sos, x, axis=0, padlen=padlen)
-
-
 def _moving_rms(x: np.ndarray, width: int) -> np.ndarray:
     """Centred moving RMS of the vector norm of (m, c) ``x``, shape (m,)."""
     power = np.sum(x * x, axis=1)
@@ -177,12 +166,6 @@ def _otsu_log(env: np.ndarray, floor: float) -> float:
     with np.errstate(divide="ignore", invalid="ignore"):
         between = w0 * w1 * (m0 / w0 - (m0[-1] - m0) / w1) ** 2
     return float(np.exp(edges[int(np.argmax(np.nan_to_num(between))) + 1]))
-
-
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """(start, stop) index pairs of the True runs of a boolean array."""
-    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist(), strict=True))
 
 
 def _dominant_period(x: np.ndarray, fs: float) -> tuple[float | None, float]:
@@ -223,7 +206,7 @@ def _choose_sensor(sensors: dict[str, np.ndarray], exercise: str, time_s: np.nda
         return next(iter(sensors))
     scores = {}
     for name, raw in sensors.items():
-        x = _bandpass(_resample(time_s, raw, fs), 1.0 / MAX_PERIOD_S, BROAD_HIGH_HZ, fs)
+        x = bandpass(_resample(time_s, raw, fs), 1.0 / MAX_PERIOD_S, BROAD_HIGH_HZ, fs)
         scores[name] = _dominant_period(x, fs)[1]
     return max(scores, key=lambda k: scores[k])
 
@@ -242,7 +225,7 @@ def _segment_sets(
     x: np.ndarray, start: int, stop: int, fs: float, *, exercise: str, trace: dict | None
 ) -> list[CountedSet]:
     """Sets found in the active segment ``x[start:stop]`` (``x``: (m, 3), uniform at ``fs``)."""
-    broad = _bandpass(x[start:stop], 1.0 / MAX_PERIOD_S, BROAD_HIGH_HZ, fs)
+    broad = bandpass(x[start:stop], 1.0 / MAX_PERIOD_S, BROAD_HIGH_HZ, fs)
     period, periodicity = _dominant_period(broad, fs)
     info = {"t0": start / fs, "t1": stop / fs, "period_s": period, "periodicity": periodicity}
     if trace is not None:
@@ -250,7 +233,7 @@ def _segment_sets(
     if period is None or periodicity < MIN_PERIODICITY:
         return []
     f0 = 1.0 / period
-    narrow = _bandpass(x[start:stop], f0 / BAND_RATIO, f0 * BAND_RATIO, fs)
+    narrow = bandpass(x[start:stop], f0 / BAND_RATIO, f0 * BAND_RATIO, fs)
     narrow = narrow - narrow.mean(axis=0)
     _, _, vt = np.linalg.svd(narrow, full_matrices=False)
     proj = narrow @ vt[0]
@@ -263,21 +246,16 @@ def _segment_sets(
     info["peaks_s"] = (start + peaks) / fs
     if trace is not None:
         info["projection"] = proj
-    sets: list[CountedSet] = []
-    half = round(period * fs / 2)
-    groups = np.split(peaks, np.flatnonzero(np.diff(peaks) > SET_GAP_PERIODS * period * fs) + 1)
-    for group in groups:
-        if group.size < MIN_SET_REPS:
-            continue
-        troughs = [max(0, group[0] - half)]
-        troughs += [a + int(np.argmin(proj[a:b])) for a, b in pairwise(group)]
-        troughs.append(min(proj.size - 1, group[-1] + half))
-        reps = tuple(
-            Repetition(float((start + troughs[i]) / fs), float((start + troughs[i + 1]) / fs))
-            for i in range(group.size)
-        )
-        sets.append(CountedSet(exercise=exercise, method="peaks", repetitions=reps))
-    return sets
+    return group_sets(
+        peaks,
+        proj,
+        start=start,
+        fs=fs,
+        period=period,
+        gap_periods=SET_GAP_PERIODS,
+        min_reps=MIN_SET_REPS,
+        exercise=exercise,
+    )
 
 
 def count_peaks(
@@ -322,7 +300,7 @@ def count_peaks(
     x = _resample(time_s, sensors[name], fs)
     if x.shape[0] < int(MIN_SET_REPS * MIN_PERIOD_S * fs) + 2 or x.shape[0] < 16:
         return ()
-    broad = _bandpass(x, 1.0 / MAX_PERIOD_S, BROAD_HIGH_HZ, fs)
+    broad = bandpass(x, 1.0 / MAX_PERIOD_S, BROAD_HIGH_HZ, fs)
     env = _moving_rms(broad, max(3, round(ENVELOPE_S * fs)))
     floor = NOISE_FLOOR[name]
     threshold = max(floor, min(_otsu_log(env, floor), MAX_ACTIVE_SHARE * float(np.quantile(env, 0.9))))
@@ -330,15 +308,7 @@ def count_peaks(
         trace.update(rate_hz=fs, sensor=name, threshold=threshold, envelope=env)
     sets: list[CountedSet] = []
     min_len = int(MIN_SET_REPS * MIN_PERIOD_S * fs)
-    for start, stop in _runs(env > threshold):
+    for start, stop in runs(env > threshold):
         if stop - start > min_len:
             sets.extend(_segment_sets(x, start, stop, fs, exercise=exercise, trace=trace))
-    if time_s[0] != 0:
-        shift = float(time_s[0])
-        sets = [
-            CountedSet(
-                s.exercise, s.method, tuple(Repetition(r.start_s + shift, r.end_s + shift) for r in s.repetitions)
-            )
-            for s in sets
-        ]
-    return tuple(sets)
+    return tuple(shift_sets(sets, float(time_s[0])))
