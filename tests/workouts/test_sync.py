@@ -152,6 +152,19 @@ class TestSync:
         assert resp.status_code == 400
         assert field in resp.json()
 
+    def test_an_offset_beyond_postgresqls_range_is_read_in_utc(self, api, user):
+        session = counted_session(user, [("squat", 3, 0.0)])
+        ids = set(session.sets.values_list("id", flat=True))
+        # ISO 8601 allows offsets up to 23:59, PostgreSQL only to 15:59: the same instant in UTC.
+        far_east = dt.timezone(dt.timedelta(hours=23, minutes=59))
+        past = (timezone.now() - dt.timedelta(minutes=5)).astimezone(far_east)
+        body = api.get(f"{SETS}changes/", {"updated_since": past.isoformat()}).json()
+        assert {i["id"] for i in body["results"]} == ids
+        late = dt.datetime(9999, 11, 30, 6, 45, tzinfo=far_east)
+        resp = api.get(f"{SETS}changes/", {"updated_since": late.isoformat()})
+        assert resp.status_code == 200
+        assert resp.json()["results"] == []
+
     def test_anonymous_is_401(self, anon_client):
         assert anon_client.get(SETS, {"updated_since": since()}).status_code == 401
 

@@ -17,7 +17,7 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from fitness.workouts import sync
 
-from .filtersets import validate_query_date
+from .filtersets import UTC, validate_query_date
 
 SYNC_PARAMS = ("updated_since", "sync_cursor")  # ``cursor`` is the history pagination's
 MAX_PAGE_SIZE = 1000
@@ -44,7 +44,9 @@ class _SyncQuerySerializer(serializers.Serializer):
             validate_query_date(parsed)
         except Exception as exc:
             raise serializers.ValidationError(str(getattr(exc, "message", exc))) from exc
-        return parsed
+        # In UTC: PostgreSQL refuses offsets beyond 15:59 (ISO 8601 allows 23:59); within
+        # MIN_DATE .. MAX_DATE the conversion cannot overflow.
+        return parsed.astimezone(UTC)
 
     def validate(self, attrs: dict) -> dict:
         if "updated_since" in attrs and "sync_cursor" in attrs:
