@@ -6,10 +6,14 @@ Dropout(0.2) -> Dense(n_labels, softmax), over 40-sample windows at 10 Hz; here 
 labels are phases (``break``, ``<exercise>.first_half``, ``<exercise>.second_half``)
 instead of exercises, so that repetitions can be counted from them.
 
-A model file is one ``.keras`` archive; its :class:`~inference.spec.ModelSpec` (channels,
+A trained model is one ``.keras`` archive; its :class:`~inference.spec.ModelSpec` (channels,
 sample rate, window, label offset, labels, scaling, counting parameters, training
 digest, hyperparameters, evaluation figures) is stored inside it as
 ``inference_metadata.json`` so that it can never be used with the wrong preprocessing.
+
+Serving loads the ``.onnx`` exported from it (:mod:`inference.runtime`, ONNX Runtime), which
+carries the same spec: :func:`load_model` takes either file and imports TensorFlow only for a
+``.keras`` (training, the lab, the registry's check of an upload against its export).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from inference.runtime import EXPORT_KEY, OnnxFormatError, OnnxNetwork, looks_like_onnx, read_onnx_json
 from inference.spec import ModelSpec, ModelSpecError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -37,7 +42,10 @@ MAX_METADATA_BYTES = 1 << 20
 #: Keras inflates the weights before loading them; the shipped file inflates to about 3.4 MB.
 MAX_INFLATED_BYTES = 1 << 30
 MODELS_DIR = Path(__file__).resolve().parent / "models"
-DEFAULT_MODEL_PATH = MODELS_DIR / "default.keras"
+#: The shipped model as served: exported from :data:`DEFAULT_KERAS_PATH` by ``python -m inference.lab export``.
+DEFAULT_MODEL_PATH = MODELS_DIR / "default.onnx"
+#: The shipped model as trained (Keras): the source of the export, for the lab and the registry.
+DEFAULT_KERAS_PATH = MODELS_DIR / "default.keras"
 
 
 class ModelFileError(ValueError):
@@ -96,12 +104,15 @@ class PhaseModel:
     _compiled: object = field(default=None, repr=False, compare=False)
 
     def _call(self, batch: np.ndarray) -> np.ndarray:
-        """Run the network as a compiled graph (``tf.function``), traced once per model.
+        """Run the network on one batch: an ONNX Runtime session, or a Keras network as a
+        compiled graph (``tf.function``), traced once per model.
 
         Called eagerly, Keras steps the LSTM loop in Python: about 30x slower on a session.
         The input signature leaves batch (and, for the sequence model, time) open, so one
         trace serves every session length.
         """
+        if isinstance(self.network, OnnxNetwork):
+            return self.network(batch)
         if self._compiled is None:
             import tensorflow as tf
 
@@ -184,14 +195,30 @@ def save_model(network, spec: ModelSpec, path: str | Path) -> Path:
     return path
 
 
-def read_metadata(path: str | Path) -> dict:
-    """The metadata embedded in a model file, as stored (JSON). Raises ModelFileError.
+def is_onnx_file(path: str | Path) -> bool:
+    """Whether ``path`` holds an exported ONNX model (else a ``.keras`` archive is assumed).
 
-    The entry's size, and the sum of all entries' sizes (the weights that Keras inflates
-    later), are checked in the zip directory before anything is inflated, so a compressed
-    bomb costs nothing.
+    Raises:
+        OSError: the file cannot be read.
+    """
+    with Path(path).open("rb") as fh:
+        return looks_like_onnx(fh.read(4))
+
+
+def read_metadata(path: str | Path) -> dict:
+    """The metadata embedded in a model file (``.keras`` or ``.onnx``), as stored (JSON).
+
+    For a ``.keras`` archive, the entry's size, and the sum of all entries' sizes (the
+    weights that Keras inflates later), are checked in the zip directory before anything
+    is inflated, so a compressed bomb costs nothing. An ``.onnx`` file's metadata is read
+    without a runtime session (:func:`inference.runtime.read_onnx_json`).
+
+    Raises:
+        ModelFileError: not a model file with metadata.
     """
     try:
+        if is_onnx_file(path):
+            return read_onnx_json(path)
         with zipfile.ZipFile(path) as zf:
             inflated = sum(info.file_size for info in zf.infolist())
             if inflated > MAX_INFLATED_BYTES:
@@ -201,8 +228,20 @@ def read_metadata(path: str | Path) -> dict:
                 raise ModelFileError(f"{METADATA_ENTRY} inflates to {size} bytes; at most {MAX_METADATA_BYTES}")
             with zf.open(METADATA_ENTRY) as fh:
                 return json.loads(fh.read(MAX_METADATA_BYTES + 1))
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError, OSError, OnnxFormatError) as exc:
         raise ModelFileError(f"not a model file with {METADATA_ENTRY}: {exc}") from exc
+
+
+def read_export_record(path: str | Path) -> dict:
+    """How an ``.onnx`` file was exported (``inference_export.json``): source checksum, tolerance, ...
+
+    Raises:
+        ModelFileError: not an exported ONNX file.
+    """
+    try:
+        return read_onnx_json(path, EXPORT_KEY)
+    except (OnnxFormatError, OSError) as exc:
+        raise ModelFileError(f"not an exported model file: {exc}") from exc
 
 
 def read_spec(path: str | Path) -> ModelSpec:
@@ -217,22 +256,35 @@ def read_spec(path: str | Path) -> ModelSpec:
         raise ModelFileError(str(exc)) from exc
 
 
+def _load_network(path: Path, onnx: bool):
+    """The network of a model file: an ONNX Runtime session, or Keras (imports TensorFlow)."""
+    try:
+        if onnx:
+            return OnnxNetwork(path)
+        import keras
+
+        return keras.saving.load_model(path, compile=False)
+    except Exception as exc:  # both runtimes raise many types for a broken file
+        raise ModelFileError(f"cannot load the network: {exc}") from exc
+
+
 def load_model(path: str | Path) -> PhaseModel:
-    """Load and validate a model file.
+    """Load and validate a model file: an exported ``.onnx`` (serving) or a ``.keras`` (lab, registry).
 
     Checks that the spec is complete and consistent, that the network's input and output
-    shapes match it, and that a dry run on a zero window works.
+    shapes match it, and that a dry run on a zero window works. The kind of file is told
+    by its first bytes, not its name.
 
     Raises:
         ModelFileError: unreadable, truncated or foreign file, or shapes that disagree.
     """
-    import keras
-
-    spec = read_spec(path)
+    path = Path(path)
     try:
-        network = keras.saving.load_model(path, compile=False)
-    except Exception as exc:  # keras raises many types for a broken archive
-        raise ModelFileError(f"cannot load the network: {exc}") from exc
+        onnx = is_onnx_file(path)
+    except OSError as exc:
+        raise ModelFileError(f"cannot read the model file: {exc}") from exc
+    spec = read_spec(path)
+    network = _load_network(path, onnx)
     window, n_labels, n_channels = spec.window, len(spec.labels), len(spec.input_channels)
     expected_in = (None, n_channels) if spec.is_sequence else (window, n_channels)
     expected_out = (None, n_labels) if spec.is_sequence else (n_labels,)
@@ -266,8 +318,9 @@ def load_model_cached(path: str | Path = DEFAULT_MODEL_PATH) -> PhaseModel:
 
 
 def load_model_bytes(data: bytes) -> PhaseModel:
-    """Validate a model given as bytes (an upload). Raises ModelFileError."""
-    with tempfile.NamedTemporaryFile(suffix=".keras") as tmp:
+    """Validate a model given as bytes (an upload, ``.keras`` or ``.onnx``). Raises ModelFileError."""
+    suffix = ".onnx" if looks_like_onnx(data[:4]) else ".keras"
+    with tempfile.NamedTemporaryFile(suffix=suffix) as tmp:
         tmp.write(data)
         tmp.flush()
         return load_model(tmp.name)

@@ -52,6 +52,11 @@ def model_upload_to(instance: ModelVersion, filename: str) -> str:
     return f"models/{instance.checksum}.keras"
 
 
+def runtime_upload_to(instance: ModelVersion, filename: str) -> str:
+    """``models/<sha256>.onnx``: the serving runtime's export, content-addressed like the ``.keras``."""
+    return f"models/{instance.runtime_checksum}.onnx"
+
+
 class ModelVersion(models.Model):
     """One registered model file. The file never changes; its row records what happened to it."""
 
@@ -60,6 +65,13 @@ class ModelVersion(models.Model):
     #: SHA-256 of the file (hex).
     checksum = models.CharField(max_length=64, unique=True)
     size_bytes = models.PositiveBigIntegerField()
+    #: The ``.onnx`` exported from ``file`` at upload (:mod:`inference.export`): what workers load.
+    #: Empty for versions registered before exports existed (workers then load the ``.keras``).
+    runtime_file = models.FileField(upload_to=runtime_upload_to, max_length=255, blank=True, default="")
+    #: SHA-256 of ``runtime_file`` (hex); empty with it.
+    runtime_checksum = models.CharField(max_length=64, blank=True, default="")
+    #: How the export was made and checked: source checksum, tolerance, largest difference measured.
+    runtime_export = models.JSONField(default=dict, blank=True)
     #: Everything the file carries: channels, sample rate, window, labels, scaling, ...
     metadata = models.JSONField()
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.UPLOAD)

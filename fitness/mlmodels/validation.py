@@ -5,13 +5,19 @@ output shapes match the metadata, a dry run on a zero window works
 (:func:`inference.model.load_model`), its version string fits the registry, its labels
 are phases the counter understands, and the whole counting path runs on a short
 synthetic recording with the file's own preprocessing and counting parameters.
+
+The accepted ``.keras`` is then exported to the serving runtime's ``.onnx``
+(:func:`inference.export.export_model_bytes`), or an export given with it is checked:
+either way the export's phase probabilities must match Keras' within
+:data:`inference.export.TOLERANCE` on the check inputs, and the export must count the
+synthetic recording too. Workers load the export, never TensorFlow.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from django.conf import settings
@@ -31,13 +37,20 @@ class ValidatedModelFile:
     checksum: str
     version: str
     metadata: dict
+    #: The ``.onnx`` export workers load, its SHA-256 and its export record (:mod:`inference.export`).
+    runtime_data: bytes = b""
+    runtime_checksum: str = ""
+    runtime_export: dict = field(default_factory=dict)
 
 
-def validate_model_file(data: bytes) -> ValidatedModelFile:
-    """Check an uploaded model file. Loads TensorFlow (call it in the request or a worker).
+def validate_model_file(data: bytes, *, runtime_data: bytes | None = None) -> ValidatedModelFile:
+    """Check an uploaded ``.keras`` model file and export it (or check ``runtime_data``, its export).
+
+    Loads TensorFlow and converts the network (call it in the request, the admin or a worker
+    of the admin queue: seconds to a minute for the shipped ensemble).
 
     Raises:
-        ModelFileError: with the reason the file is refused.
+        ModelFileError: with the reason the file (or its export) is refused.
     """
     if not data:
         raise ModelFileError("the file is empty")
@@ -45,7 +58,10 @@ def validate_model_file(data: bytes) -> ValidatedModelFile:
     if len(data) > max_bytes:
         raise ModelFileError(f"the file is larger than {max_bytes} bytes")
     from inference.model import load_model_bytes
+    from inference.runtime import looks_like_onnx
 
+    if looks_like_onnx(data[:4]):
+        raise ModelFileError("upload the trained .keras model; its .onnx export is made from it here")
     model = load_model_bytes(data)
     spec = model.spec
     version = spec.version
@@ -54,9 +70,39 @@ def validate_model_file(data: bytes) -> ValidatedModelFile:
             f"metadata version {version!r} must be 1-{VERSION_MAX_LENGTH} characters of letters, digits and ._+-"
         )
     _dry_run_counting(model)
+    checksum = hashlib.sha256(data).hexdigest()
+    runtime_data, record = _runtime_export(data, checksum, model, runtime_data)
     return ValidatedModelFile(
-        data=data, checksum=hashlib.sha256(data).hexdigest(), version=version, metadata=spec.to_dict()
+        data=data,
+        checksum=checksum,
+        version=version,
+        metadata=spec.to_dict(),
+        runtime_data=runtime_data,
+        runtime_checksum=hashlib.sha256(runtime_data).hexdigest(),
+        runtime_export=record,
     )
+
+
+def _runtime_export(data: bytes, checksum: str, model, runtime_data: bytes | None) -> tuple[bytes, dict]:
+    """The checked ``.onnx`` export of the Keras ``model`` (made now, or ``runtime_data`` checked)."""
+    from inference.export import check_export, export_model_bytes
+    from inference.model import load_model_bytes
+    from inference.runtime import OnnxFormatError, read_onnx_json
+
+    if runtime_data is None:
+        runtime_data, record = export_model_bytes(data, keras_model=model)
+    else:
+        if len(runtime_data) > settings.FITNESS_MAX_MODEL_BYTES:
+            raise ModelFileError(f"the export is larger than {settings.FITNESS_MAX_MODEL_BYTES} bytes")
+        try:
+            record = read_onnx_json(runtime_data, "inference_export.json")
+        except OnnxFormatError as exc:
+            raise ModelFileError(f"the export: {exc}") from exc
+        if record.get("source_sha256") != checksum:
+            raise ModelFileError("the export was not made from this .keras file (source_sha256 differs)")
+        record = {**record, "max_abs_diff_at_registration": check_export(model, load_model_bytes(runtime_data))}
+    _dry_run_counting(load_model_bytes(runtime_data))
+    return runtime_data, record
 
 
 def _dry_run_counting(model) -> None:

@@ -1,4 +1,4 @@
-"""Research command line: ``python -m inference.lab train|evaluate|rescore|evaluate-peaks|evaluate-counter``.
+"""Research command line: ``python -m inference.lab train|evaluate|rescore|export|evaluate-peaks|evaluate-counter``.
 
 Training and leave-one-subject-out evaluation of the phase classifier on the Exermote
 recordings, counting saved held-out probabilities again, and the peak counter's CaRa
@@ -119,6 +119,23 @@ def _cmd_rescore(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from inference.export import ExportError
+    from inference.lab.export import run
+    from inference.model import DEFAULT_KERAS_PATH, ModelFileError
+
+    source = Path(args.model) if args.model else DEFAULT_KERAS_PATH
+    try:
+        sidecar = run(
+            source, Path(args.out) if args.out else source.with_suffix(".onnx"), Path(args.data), args.tolerance
+        )
+    except (ExportError, ModelFileError) as exc:
+        print(f"export: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(sidecar))
+    return 1 if sidecar["counts_differ"] else 0
+
+
 def _cmd_evaluate_peaks(args: argparse.Namespace) -> int:
     from inference.lab.evaluate_peaks import main
 
@@ -204,6 +221,15 @@ def main(argv: list[str] | None = None) -> int:
         "--break-weight", dest="break_weight", type=float, default=None, help="one for every fold (default: chosen)"
     )
     rescore.set_defaults(func=_cmd_rescore)
+
+    export = sub.add_parser(
+        "export", help="export a .keras model to .onnx for the serving runtime, checked on every Exermote recording"
+    )
+    export.add_argument("--model", default=None, help="the .keras file (default inference/models/default.keras)")
+    export.add_argument("--out", default=None, help="the .onnx file (default: beside the model)")
+    export.add_argument("--data", default=str(DEFAULT_DATA_DIR), help="Exermote CSV files to check on")
+    export.add_argument("--tolerance", type=float, default=1e-4, help="largest probability difference allowed")
+    export.set_defaults(func=_cmd_export)
 
     peaks = sub.add_parser("evaluate-peaks", help="evaluate the peak counter on the CaRa recordings")
     peaks.add_argument("--data", default=str(DEFAULT_DATA_DIR.parent / "cara"))

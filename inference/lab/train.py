@@ -407,7 +407,7 @@ def train(
     ``counting`` overrides counting parameters learned from the labels, e.g. the
     ``break_weight`` chosen by LOSO. Returns the spec written.
     """
-    from inference.model import DEFAULT_MODEL_PATH
+    from inference.model import DEFAULT_KERAS_PATH
 
     hp = hp or Hyperparameters()
     recordings = load_exermote(data_dir)
@@ -418,5 +418,5 @@ def train(
     spec = build_spec(
         hp, scaler=scaler, params=params, digest=data_digest(data_dir), subjects=subjects, evaluation=evaluation
     )
-    save_model(network, spec, out_path or DEFAULT_MODEL_PATH)
+    save_model(network, spec, out_path or DEFAULT_KERAS_PATH)
     return spec

@@ -14,7 +14,7 @@ import pytest
 from fitness.mlmodels import services
 from fitness.mlmodels.models import ModelVersion
 from fitness.mlmodels.validation import validate_model_file
-from inference.model import DEFAULT_MODEL_PATH, METADATA_ENTRY
+from inference.model import DEFAULT_KERAS_PATH, METADATA_ENTRY
 from tests.factories import UserFactory
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -111,11 +111,11 @@ def model_files(tmp_path_factory) -> dict[str, ModelFile]:
 @pytest.fixture(scope="session")
 def default_model_file() -> ModelFile:
     """The shipped default model (trained on the Exermote data; it counts real sessions)."""
-    if not DEFAULT_MODEL_PATH.exists():
-        pytest.skip(f"the shipped model {DEFAULT_MODEL_PATH} is missing (tests/inference reports it)")
+    if not DEFAULT_KERAS_PATH.exists():
+        pytest.skip(f"the shipped model {DEFAULT_KERAS_PATH} is missing (tests/inference reports it)")
     from inference.model import read_metadata
 
-    return ModelFile(DEFAULT_MODEL_PATH, str(read_metadata(DEFAULT_MODEL_PATH)["version"]))
+    return ModelFile(DEFAULT_KERAS_PATH, str(read_metadata(DEFAULT_KERAS_PATH)["version"]))
 
 
 @pytest.fixture

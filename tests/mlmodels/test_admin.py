@@ -57,7 +57,7 @@ def test_upload_validates_before_storing(admin_client, admin_user, model_files, 
         admin_user,
         Stage.NONE,
     )
-    assert len(stored_files()) == 1
+    assert len(stored_files()) == 2  # the .keras and its .onnx export
 
     resp = admin_client.post(f"{ADMIN}add/", {"upload": SimpleUploadedFile("m.keras", data), "notes": ""})
     assert "already registered" in resp.content.decode()

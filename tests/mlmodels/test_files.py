@@ -11,7 +11,7 @@ from fitness.mlmodels.files import local_model_path
 from fitness.mlmodels.runtime import load_version_model
 from fitness.mlmodels.services import model_version_create
 from fitness.mlmodels.validation import validate_model_file
-from inference.model import DEFAULT_MODEL_PATH, ModelFileError
+from inference.model import DEFAULT_KERAS_PATH, ModelFileError
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +25,7 @@ def cache_dir(settings, tmp_path):
 @pytest.fixture(scope="module")
 def validated(default_model_file):
     """The shipped model file, validated once (loading it takes seconds)."""
-    return validate_model_file(DEFAULT_MODEL_PATH.read_bytes())
+    return validate_model_file(DEFAULT_KERAS_PATH.read_bytes())
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def test_a_local_copy_is_made_once_and_verified(shipped_on_s3, s3_bucket, cache_
     path = local_model_path(shipped_on_s3.file, checksum=shipped_on_s3.checksum)
     assert path.parent == cache_dir
     assert path.name == f"{shipped_on_s3.checksum}.keras"
-    assert path.read_bytes() == DEFAULT_MODEL_PATH.read_bytes()
+    assert path.read_bytes() == DEFAULT_KERAS_PATH.read_bytes()
     assert [p.name for p in cache_dir.iterdir()] == [path.name], "no partial file left behind"
     # The copy is reused: the bucket is not read again (the object may even be gone).
     s3_bucket.client.delete_object(Bucket=s3_bucket.name, Key=shipped_on_s3.file.name)
@@ -59,6 +59,7 @@ def test_a_copy_with_the_wrong_checksum_is_refused_and_not_kept(shipped_on_s3, c
 
 def test_a_missing_object_is_file_not_found(shipped_on_s3, s3_bucket, cache_dir):
     s3_bucket.client.delete_object(Bucket=s3_bucket.name, Key=shipped_on_s3.file.name)
+    s3_bucket.client.delete_object(Bucket=s3_bucket.name, Key=shipped_on_s3.runtime_file.name)
     with pytest.raises(FileNotFoundError):
         local_model_path(shipped_on_s3.file, checksum=shipped_on_s3.checksum)
     with pytest.raises(ModelFileError, match="is missing"):
@@ -67,8 +68,8 @@ def test_a_missing_object_is_file_not_found(shipped_on_s3, s3_bucket, cache_dir)
 
 def test_the_worker_loads_the_production_model_from_the_bucket(shipped_on_s3, cache_dir):
     model = load_version_model(shipped_on_s3)
-    assert model.checksum == shipped_on_s3.checksum
-    assert (cache_dir / f"{shipped_on_s3.checksum}.keras").is_file()
+    assert model.checksum == shipped_on_s3.runtime_checksum  # the .onnx export, not the .keras
+    assert (cache_dir / f"{shipped_on_s3.runtime_checksum}.onnx").is_file()
 
 
 def test_local_files_are_used_where_they_are(validated, media_root, cache_dir):

@@ -93,7 +93,10 @@ class TestRegisterShippedModel:
         overall = meta["evaluation"]["overall"]
         assert version.metrics["sets_within_1"] == overall["sets_within_1"]
         assert version.metrics["frame_accuracy_7"] == overall["frame_accuracy_7"]
-        assert stored_files()[0].read_bytes() == default_model_file.data
+        assert next(p for p in stored_files() if p.suffix == ".keras").read_bytes() == default_model_file.data
+        from inference.model import DEFAULT_MODEL_PATH
+
+        assert next(p for p in stored_files() if p.suffix == ".onnx").read_bytes() == DEFAULT_MODEL_PATH.read_bytes()
         change = version.stage_changes.get()
         assert (change.from_stage, change.to_stage, change.changed_by) == ("none", "production", None)
         # Idempotent by checksum.
@@ -144,7 +147,7 @@ class TestRunPipeline:
 
     def test_a_production_file_that_changed_is_not_used(self, register, model_files):
         version = register(model_files["a"], stage="production")
-        with version.file.open("wb") as fh:
+        with version.runtime_file.open("wb") as fh:  # what workers load: the .onnx export
             fh.write(model_files["b"].data)
         recording = read_recording(model_channels_csv(), "csv")
         with pytest.raises(CountingError, match="not available"):

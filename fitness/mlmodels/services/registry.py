@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from inference.model import DEFAULT_MODEL_PATH, ModelFileError, file_checksum
+from inference.model import DEFAULT_KERAS_PATH, DEFAULT_MODEL_PATH, ModelFileError, file_checksum
 
 from ..models import EvaluationStatus, ModelVersion, Source, Stage
 from ..validation import ValidatedModelFile, validate_model_file
@@ -38,6 +38,8 @@ def model_version_create(
         version=upload.version,
         checksum=upload.checksum,
         size_bytes=len(upload.data),
+        runtime_checksum=upload.runtime_checksum,
+        runtime_export=upload.runtime_export,
         metadata=upload.metadata,
         source=source,
         stage=Stage.NONE,
@@ -47,18 +49,28 @@ def model_version_create(
     try:
         with transaction.atomic():
             version.file.save(f"{upload.checksum}.keras", ContentFile(upload.data), save=False)
+            if upload.runtime_data:
+                version.runtime_file.save(
+                    f"{upload.runtime_checksum}.onnx", ContentFile(upload.runtime_data), save=False
+                )
             version.save(force_insert=True)
     except IntegrityError:
         # A concurrent upload of the same file or version won the race: say which.
-        version.file.delete(save=False)
+        _delete_files(version)
         refuse_registered(upload)
         raise
     except BaseException:
-        if version.file.name:
-            version.file.delete(save=False)
+        _delete_files(version)
         raise
     logger.info("model version %s registered (id %s, %s)", version.version, version.pk, source)
     return version
+
+
+def _delete_files(version: ModelVersion) -> None:
+    """Remove the files a version that was not saved had stored (nothing half-saved)."""
+    for stored in (version.file, version.runtime_file):
+        if stored.name:
+            stored.delete(save=False)
 
 
 def refuse_registered(upload: ValidatedModelFile) -> None:
@@ -74,8 +86,14 @@ def refuse_registered(upload: ValidatedModelFile) -> None:
     )
 
 
-def register_shipped_model(*, path: Path | str = DEFAULT_MODEL_PATH) -> tuple[ModelVersion, bool]:
-    """Register the model file shipped with the code; idempotent by checksum.
+def register_shipped_model(
+    *, path: Path | str = DEFAULT_KERAS_PATH, runtime_path: Path | str | None = None
+) -> tuple[ModelVersion, bool]:
+    """Register the model file shipped with the code (``.keras``); idempotent by checksum.
+
+    Its export is ``runtime_path`` (default: the shipped ``default.onnx`` for the shipped
+    ``default.keras``, else ``<path>.onnx`` where it exists), checked against the ``.keras``
+    (:func:`~fitness.mlmodels.validation.validate_model_file`); without one it is exported now.
 
     The new version becomes ``production`` when no version is, or when production is an
     earlier shipped model (a deploy updates the default; an uploaded version an admin
@@ -90,7 +108,12 @@ def register_shipped_model(*, path: Path | str = DEFAULT_MODEL_PATH) -> tuple[Mo
     existing = ModelVersion.objects.filter(checksum=file_checksum(path)).first()
     created = existing is None
     if created:
-        validated = validate_model_file(path.read_bytes())
+        if runtime_path is None:
+            shipped = path.resolve() == DEFAULT_KERAS_PATH.resolve()
+            runtime_path = DEFAULT_MODEL_PATH if shipped else path.with_suffix(".onnx")
+        runtime_path = Path(runtime_path)
+        runtime_data = runtime_path.read_bytes() if runtime_path.is_file() else None
+        validated = validate_model_file(path.read_bytes(), runtime_data=runtime_data)
         version = model_version_create(
             upload=validated, user=None, notes="shipped default model", source=Source.SHIPPED
         )

@@ -39,16 +39,20 @@ def _change_stage(version: ModelVersion, to_stage: str, *, user: User | None, no
 
 
 def _check_stored_file(version: ModelVersion) -> None:
-    """The stored file exists and is the registered one (before it may count)."""
-    digest = hashlib.sha256()
-    try:
-        with version.file.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-    except OSError as exc:
-        raise RegistryError(f"the file of version {version.version} cannot be read: {exc}") from exc
-    if digest.hexdigest() != version.checksum:
-        raise RegistryError(f"the stored file of version {version.version} does not match its checksum")
+    """The stored files (``.keras`` and its export) exist and are the registered ones (before they may count)."""
+    stored = [(version.file, version.checksum, "file")]
+    if version.runtime_file:
+        stored.append((version.runtime_file, version.runtime_checksum, "export"))
+    for file, checksum, what in stored:
+        digest = hashlib.sha256()
+        try:
+            with file.open("rb") as fh:
+                for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+        except OSError as exc:
+            raise RegistryError(f"the {what} of version {version.version} cannot be read: {exc}") from exc
+        if digest.hexdigest() != checksum:
+            raise RegistryError(f"the stored {what} of version {version.version} does not match its checksum")
 
 
 def model_version_activate(*, version: ModelVersion | int, user: User | None, note: str = "") -> ModelVersion:

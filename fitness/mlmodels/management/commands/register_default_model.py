@@ -5,7 +5,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from fitness.mlmodels.services import register_shipped_model
-from inference.model import DEFAULT_MODEL_PATH, ModelFileError
+from inference.model import DEFAULT_KERAS_PATH, ModelFileError
 
 
 class Command(BaseCommand):
@@ -15,7 +15,12 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--path", type=Path, default=DEFAULT_MODEL_PATH, help="model file (default: %(default)s)")
+        parser.add_argument(
+            "--path",
+            type=Path,
+            default=DEFAULT_KERAS_PATH,
+            help=".keras model file, its .onnx export beside it (default: %(default)s)",
+        )
 
     def handle(self, *args, path: Path, **options) -> None:
         if not path.is_file():
