@@ -1,4 +1,7 @@
-"""Research command line: ``python -m inference.lab train|evaluate|rescore|export|evaluate-peaks|evaluate-counter``.
+"""Research command line: ``python -m inference.lab <command>``.
+
+Commands: train, evaluate, rescore, export, evaluate-peaks, evaluate-counter,
+evaluate-counter-folds.
 
 Training and leave-one-subject-out evaluation of the phase classifier on the Exermote
 recordings, counting saved held-out probabilities again, and the peak counter's CaRa
@@ -148,6 +151,29 @@ def _cmd_evaluate_counter(args: argparse.Namespace) -> int:
     return main(["--data", args.data] + (["--json", args.json] if args.json else []))
 
 
+def _cmd_evaluate_counter_folds(args: argparse.Namespace) -> int:
+    from inference.lab.counter_folds import main
+
+    return main(["--data", args.data] + (["--json", args.json] if args.json else []))
+
+
+def _add_counter_commands(sub, data_root: str) -> None:
+    """The generic counter's evaluations: one split, and parameters chosen per fold."""
+    counter = sub.add_parser(
+        "evaluate-counter", help="the generic counter on every CaRa and muvr set (tune P1-P3, check P4-P6, muvr)"
+    )
+    counter.add_argument("--data", default=data_root)
+    counter.add_argument("--json", default=None, help="also write rows and report as JSON here")
+    counter.set_defaults(func=_cmd_evaluate_counter)
+    folds = sub.add_parser(
+        "evaluate-counter-folds",
+        help="the generic counter's ratios chosen per fold: leave-one-class-out, leave-one-subject-out, Exermote",
+    )
+    folds.add_argument("--data", default=data_root)
+    folds.add_argument("--json", default=None, help="also write the report as JSON here")
+    folds.set_defaults(func=_cmd_evaluate_counter_folds)
+
+
 def main(argv: list[str] | None = None) -> int:
     from inference.lab.train import DEFAULT_DATA_DIR
 
@@ -235,12 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     peaks.add_argument("--data", default=str(DEFAULT_DATA_DIR.parent / "cara"))
     peaks.set_defaults(func=_cmd_evaluate_peaks)
 
-    counter = sub.add_parser(
-        "evaluate-counter", help="the generic counter on every CaRa and muvr set (tune P1-P3, check P4-P6, muvr)"
-    )
-    counter.add_argument("--data", default=str(DEFAULT_DATA_DIR.parent))
-    counter.add_argument("--json", default=None, help="also write rows and report as JSON here")
-    counter.set_defaults(func=_cmd_evaluate_counter)
+    _add_counter_commands(sub, str(DEFAULT_DATA_DIR.parent))
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if getattr(args, "verbose", 0) else logging.WARNING)
