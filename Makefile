@@ -56,6 +56,7 @@ test: install
 # All benchmarks, each merging its key into bench/results.json (the README's "Performance"):
 # stats: latency (p50/p95) of the statistics and history endpoints with five years of synthetic
 #   history (BENCH_ARGS="--compare": again without the statistics indexes);
+# cli: cold `python -m inference count` of an Exermote session (classifier) and a rope file (generic);
 # inference: counting one hour of data end to end vs the bare Keras predict over its windows;
 # worker: a real Celery worker, upload -> done latency and its RSS over 100 sessions;
 # api: requests/s and p95 of upload, session detail and stats under gunicorn -w 2;
@@ -72,6 +73,7 @@ BENCH_TIMEOUT ?= 600
 BENCH_RUN = timeout -s INT -k 30 $(BENCH_TIMEOUT) $(PY)
 bench: install
 	$(BENCH_RUN) bench/stats_bench.py $(BENCH_ARGS)
+	$(BENCH_RUN) bench/cli_bench.py
 	$(BENCH_RUN) bench/inference_bench.py
 	$(BENCH_RUN) bench/worker_bench.py
 	$(BENCH_RUN) bench/api_bench.py

@@ -20,17 +20,28 @@ from inference.io import FORMATS
 
 def _cmd_count(args: argparse.Namespace) -> int:
     from inference.io import RecordingError, read_recording
-    from inference.model import load_model
-    from inference.pipeline import count_recording, get_default_model
+    from inference.model import DEFAULT_MODEL_PATH, ModelFileError, load_model_cached, read_spec
+    from inference.pipeline import choose_method, count_recording
     from inference.results import CountingError
 
-    model = load_model(args.model) if args.model else get_default_model()
+    model_path = args.model or DEFAULT_MODEL_PATH
+    try:
+        spec = read_spec(model_path)  # the method is chosen from the spec; the network loads only when needed
+    except ModelFileError as exc:
+        print(f"error: --model: {exc}", file=sys.stderr)
+        return 2
     status = 0
     for path in args.paths:
         out: dict = {"file": path}
         try:
-            result = count_recording(read_recording(path, args.format), model=model, exercise=args.exercise)
+            recording = read_recording(path, args.format)
+            needs_model = choose_method(recording, spec, args.exercise) == "classifier"
+            model = load_model_cached(model_path) if needs_model else None
+            result = count_recording(recording, model=model, exercise=args.exercise)
             out.update(result.to_dict(with_repetitions=args.repetitions))
+        except ModelFileError as exc:  # the model, not this file: nothing else can be counted
+            print(f"error: --model: {exc}", file=sys.stderr)
+            return 2
         except (RecordingError, CountingError, OSError) as exc:
             out.update({"total_reps": 0, "model_version": None, "sets": [], "error": str(exc)})
             status = 1

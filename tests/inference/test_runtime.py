@@ -70,3 +70,56 @@ def test_export_matches_keras_on_every_exermote_recording():
         diff = np.abs(keras_model.phase_probabilities(scaled) - onnx_model.phase_probabilities(scaled)).max()
         assert diff <= TOLERANCE, name
         assert _counts(keras_model, x, scaled) == _counts(onnx_model, x, scaled), name
+
+
+def _cli_modules(*args: str) -> tuple[dict, list[dict]]:
+    """``python -m inference`` in a fresh interpreter: which runtimes it imported, and its JSON lines."""
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = ['inference', *{list(args)!r}]\n"
+        "try:\n"
+        "    runpy.run_module('inference', run_name='__main__')\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+    )
+    probe = code + "import json\nprint(json.dumps({m: m in sys.modules for m in ('tensorflow', 'onnxruntime')}))"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    *lines, modules = out.stdout.strip().splitlines()
+    return json.loads(modules), [json.loads(line) for line in lines]
+
+
+def test_cli_loads_the_network_only_for_a_file_the_classifier_counts(tmp_path):
+    t = np.arange(1500) / 50.0
+    rows = ["time_s,acc_x,acc_y,acc_z"] + [
+        f"{s:.2f},{np.sin(2 * np.pi * 2 * s):.4f},{np.cos(2 * np.pi * 2 * s):.4f},9.81" for s in t
+    ]
+    path = tmp_path / "rope.csv"
+    path.write_text("\n".join(rows) + "\n")
+    modules, lines = _cli_modules("count", "--format", "csv", "--exercise", "jump_rope", str(path))
+    assert modules == {"tensorflow": False, "onnxruntime": False}
+    assert lines[0]["total_reps"] > 0
+    assert {s["method"] for s in lines[0]["sets"]} == {"peaks"}
+
+
+@pytest.mark.skipif(not EXERMOTE.is_dir(), reason=f"the Exermote recordings are not at {EXERMOTE}")
+def test_cli_counts_an_exermote_file_with_the_runtime_without_tensorflow(tmp_path):
+    path = sorted(EXERMOTE.glob("*.csv"))[0]
+    modules, lines = _cli_modules("count", str(path))
+    assert modules == {"tensorflow": False, "onnxruntime": True}
+    assert {s["method"] for s in lines[0]["sets"]} == {"classifier"}
+    assert lines[0]["model_version"] == read_spec(DEFAULT_MODEL_PATH).version
+
+
+def test_cli_with_a_model_that_is_not_one_exits_2_naming_the_option(tmp_path):
+    bad = tmp_path / "model.onnx"
+    bad.write_bytes(b"not a model")
+    proc = subprocess.run(
+        [sys.executable, "-m", "inference", "count", "--model", str(bad), str(bad)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "--model" in proc.stderr
+    assert "Traceback" not in proc.stderr
