@@ -96,6 +96,17 @@ class TestExercises:
         assert field in resp.json()
 
 
+@pytest.mark.parametrize("url", [EXERCISES, TIMESERIES])
+def test_exercise_outside_the_catalog_is_400_naming_it(api, user, url):
+    counted_session(user, [("squat", 4, 0.0)], at=ny(2024, 3, 3, 12, 0))
+    resp = api.get(url, {"exercise": "squatz"})
+    assert resp.status_code == 400
+    assert "exercise" in resp.json()
+    assert "/api/v1/exercises/" in resp.json()["exercise"][0]
+    assert api.get(url, {"exercise": "squat"}).status_code == 200
+    assert api.get(url, {"exercise": "unknown"}).status_code == 200
+
+
 class TestTimeseries:
     def test_local_midnight_and_empty_periods(self, api, user):
         set_tz(user, "America/New_York")

@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from fitness.stats.selectors import PERIODS, add_periods, count_periods, local_today, period_span, period_start
 from fitness.workouts.api.filtersets import MAX_DATE, MIN_DATE, validate_query_date
+from fitness.workouts.api.serializers import CatalogExerciseField
 
 #: Longest time series one request may ask for (about ten years of days), whichever of
 #: ``from`` and ``to`` are given.
@@ -21,7 +22,9 @@ class _DateRangeParams(serializers.Serializer):
     """``from`` and ``to``: local dates (the profile's time zone), both inclusive, from
     ``MIN_DATE`` to ``MAX_DATE`` (400 otherwise: a day more would overflow Python's datetime)."""
 
-    exercise = serializers.CharField(required=False, max_length=64, help_text="only this exercise (e.g. `squat`)")
+    exercise = CatalogExerciseField(
+        required=False, help_text="only this exercise: a catalog id (GET /api/v1/exercises/, e.g. `squat`)"
+    )
 
     def get_fields(self) -> dict:
         fields = super().get_fields()
