@@ -42,6 +42,34 @@ class StorageConfigError(ImproperlyConfigured):
     """``STORAGE_URL`` (or the ``AWS_*`` variables) cannot be used; the message says why."""
 
 
+class StorageUnavailable(Exception):  # noqa: N818 - a condition, as Django's ServiceUnavailable
+    """The object store could not be reached or answered a server error: try again later."""
+
+
+#: S3 error codes that say "later", not "never" (with any HTTP 5xx).
+TRANSIENT_S3_CODES = frozenset({"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "Throttling"})
+
+
+def is_transient_storage_error(exc: BaseException) -> bool:
+    """Whether ``exc`` from a storage call is an outage of the object store (retry) rather than
+    a missing or refused object (fail): no connection, a timeout, a 5xx or a throttling answer.
+
+    Local files never are: a missing file stays missing.
+    """
+    try:
+        from botocore.exceptions import ClientError, HTTPClientError
+        from botocore.exceptions import ConnectionError as BotoConnectionError
+    except ImportError:  # pragma: no cover - botocore is in requirements.txt
+        return False
+    if isinstance(exc, (BotoConnectionError, HTTPClientError)):
+        return True
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return error.get("Code") in TRANSIENT_S3_CODES or int(status) >= 500
+    return False
+
+
 def parse_storage_url(url: str) -> dict:
     """S3Storage options of a ``STORAGE_URL`` (see the module's docstring).
 

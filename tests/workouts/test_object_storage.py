@@ -146,3 +146,43 @@ def test_a_real_worker_counts_what_the_web_process_stored(transactional_db, sett
     assert s3_bucket.read(key) == RAW
     assert stored_files() == [], "the web process wrote no local file"
     assert not worker_media.exists(), "the worker wrote no local file"
+
+
+@pytest.mark.django_db
+def test_an_object_store_outage_requeues_the_session_and_a_retry_counts_it(api, s3_bucket, s3_endpoint, settings):
+    from fitness.core.storage import StorageUnavailable, default_storage
+    from fitness.workouts.tasks import process_session
+    from tests.fixtures.s3 import free_port
+
+    body = upload(api)
+    working = settings.STORAGES
+    down = s3_bucket.url.replace(s3_endpoint, f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    settings.STORAGES = {**working, "default": default_storage({"STORAGE_URL": down})}
+    with pytest.raises(StorageUnavailable):
+        services.session_process(session_id=body["id"])
+    session = SensorSession.objects.get(pk=body["id"])
+    assert (session.status, session.attempts, session.error) == (SensorSession.Status.QUEUED, 0, "")
+    assert StorageUnavailable in process_session.autoretry_for  # the task retries it with backoff
+
+    settings.STORAGES = working  # the store is back: the retry counts it
+    session = services.session_process(session_id=body["id"])
+    assert session.status == SensorSession.Status.DONE, session.error
+    assert session.attempts == 1
+    assert [s.reps for s in session.sets.order_by("index")] == expected_reps()
+
+
+def test_only_outages_of_the_store_are_transient():
+    from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+
+    from fitness.core.storage import is_transient_storage_error
+
+    def client_error(code: str, status: int) -> ClientError:
+        return ClientError({"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "GetObject")
+
+    assert is_transient_storage_error(EndpointConnectionError(endpoint_url="http://127.0.0.1:1"))
+    assert is_transient_storage_error(ReadTimeoutError(endpoint_url="http://127.0.0.1:1"))
+    assert is_transient_storage_error(client_error("SlowDown", 503))
+    assert is_transient_storage_error(client_error("InternalError", 500))
+    assert not is_transient_storage_error(client_error("NoSuchKey", 404))
+    assert not is_transient_storage_error(client_error("AccessDenied", 403))
+    assert not is_transient_storage_error(FileNotFoundError("sessions/1/x.csv"))

@@ -14,8 +14,10 @@ from datetime import timedelta
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
+from fitness.core.storage import StorageUnavailable, is_transient_storage_error
 from inference.io import Recording, RecordingError, read_recording
 from inference.results import CountingError, CountResult
 
@@ -29,6 +31,13 @@ logger = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 2000
 #: Set and repetition times are stored to the millisecond, as the CLI prints them.
 TIME_DECIMALS = 3
+
+
+def _storage_outage(exc: BaseException) -> bool:
+    """An unavailable object store, raised as such or wrapped once (e.g. in ModelFileError)."""
+    return isinstance(exc, StorageUnavailable) or any(
+        e is not None and is_transient_storage_error(e) for e in (exc, exc.__cause__)
+    )
 
 
 def run_pipeline(recording: Recording, *, exercise: str | None) -> CountResult:
@@ -47,6 +56,8 @@ def run_pipeline(recording: Recording, *, exercise: str | None) -> CountResult:
     try:
         model = production_model() or get_default_model()
     except Exception as exc:
+        if _storage_outage(exc):
+            raise StorageUnavailable(f"the model file cannot be read: {exc}") from exc
         logger.exception("the counting model cannot be loaded")
         if not exercise or exercise == "unknown":
             raise CountingError("the counting model is not available; please retry later") from exc
@@ -61,6 +72,11 @@ def session_process(*, session_id: uuid.UUID | str) -> SensorSession | None:
     A session already ``done`` is left alone (a redelivered or duplicate task). A session
     whose counting was started ``FITNESS_MAX_COUNT_ATTEMPTS`` times without an end (its
     worker was lost each time) fails instead of taking down another worker.
+
+    Raises:
+        StorageUnavailable: the recording or the model file could not be read from the object
+            store (no connection, timeout, 5xx); the session is ``queued`` again with its attempt
+            given back, and the task retries with backoff (``fitness.core.tasks.DB_RETRY``).
     """
     session, settled = _session_start(session_id)
     if settled:
@@ -79,9 +95,21 @@ def session_process(*, session_id: uuid.UUID | str) -> SensorSession | None:
             error=f"counting took longer than the time limit ({settings.CELERY_TASK_SOFT_TIME_LIMIT} s)",
         )
     except Exception as exc:
+        if _storage_outage(exc):
+            _session_give_back(session_id)
+            raise StorageUnavailable(f"session {session_id}: the object store is unavailable ({exc})") from exc
         logger.exception("session %s: unexpected error while counting", session_id)
         return session_mark_failed(session_id=session_id, error=f"internal error while counting ({type(exc).__name__})")
     return session_save_result(session_id=session_id, result=result)
+
+
+def _session_give_back(session_id: uuid.UUID | str) -> None:
+    """Back to ``queued`` without spending an attempt: the recording or the model could not be
+    read from an unavailable object store, so nothing was counted (the task is retried)."""
+    SensorSession.objects.filter(pk=session_id, status=SensorSession.Status.PROCESSING).update(
+        status=SensorSession.Status.QUEUED, processing_started_at=None, attempts=F("attempts") - 1
+    )
+    logger.warning("session %s: the object store is unavailable; the count will be retried", session_id)
 
 
 def _session_start(session_id: uuid.UUID | str) -> tuple[SensorSession | None, bool]:
