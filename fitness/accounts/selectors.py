@@ -11,6 +11,8 @@ from django.db.models import Value
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from .signals import account_export
+
 if TYPE_CHECKING:
     from .models import User
 
@@ -48,7 +50,11 @@ def user_export(*, user: User, recording_url: Callable[[str], str]) -> dict:
 
     ``recording_url(session_id)`` gives the link to each raw recording (the files
     themselves are not inlined). Sessions are newest first with their sets and
-    repetitions nested; five queries whatever the history's size.
+    repetitions nested; five queries whatever the history's size. Other apps add their
+    sections through :data:`~.signals.account_export` (webhooks: ``webhooks``).
+
+    Raises:
+        ValueError: a receiver of ``account_export`` answered a section name already taken.
     """
     from fitness.workouts.models import ExerciseSet, Repetition, SensorSession, Workout
 
@@ -74,7 +80,7 @@ def user_export(*, user: User, recording_url: Callable[[str], str]) -> dict:
         row["sets"] = sets_by_session.pop(session_id, [])
         sessions.append(row)
     workouts = Workout.objects.filter(user=user).order_by("date", "id").values("id", "date", "notes", "created_at")
-    return {
+    body = {
         "format": EXPORT_FORMAT,
         "exported_at": timezone.now(),
         "user": {
@@ -89,3 +95,9 @@ def user_export(*, user: User, recording_url: Callable[[str], str]) -> dict:
         "workouts": list(workouts),
         "sessions": sessions,
     }
+    for receiver, sections in account_export.send(sender=type(user), user=user):
+        for name, data in sections.items():
+            if name in body:
+                raise ValueError(f"account export section {name!r} of {receiver!r} is already taken")
+            body[name] = data
+    return body

@@ -35,3 +35,13 @@ def delivery_get(*, subscription: Subscription, delivery_id: str) -> Delivery | 
     except ValueError:
         return None
     return delivery_list(subscription=subscription).filter(pk=pk).first()
+
+
+#: What the account export says of each subscription: never its secret.
+EXPORT_FIELDS = ("id", "url", "events", "created_at")
+
+
+def subscription_export(*, user: User) -> list[dict]:
+    """The user's subscriptions for the account export, newest first:
+    ``[{"id": UUID, "url": str, "events": [str], "created_at": datetime}]`` (no ``secret``)."""
+    return list(subscription_list(user=user).values(*EXPORT_FIELDS))

@@ -66,6 +66,10 @@ class ExportSerializer(serializers.Serializer):
         child=serializers.DictField(),
         help_text="newest first; each with `recording_url` (the raw upload) and its sets with their repetitions",
     )
+    webhooks = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="the webhook subscriptions, newest first: `id`, `url`, `events`, `created_at` (never the secret)",
+    )
 
 
 class TokenObtainPairSerializer(_TokenObtainPairSerializer):
