@@ -37,7 +37,22 @@ _SESSION_FIELDS = (
     "processing_started_at",
     "finished_at",
 )
-_SET_FIELDS = ("id", "session_id", "index", "exercise", "method", "reps", "start_s", "end_s", "performed_at")
+#: A set with the user's corrections: ``reps`` (the user's count), ``counted_reps`` (the counter's),
+#: ``origin`` and ``reviewed_at``.
+_SET_FIELDS = (
+    "id",
+    "session_id",
+    "index",
+    "exercise",
+    "method",
+    "reps",
+    "counted_reps",
+    "origin",
+    "reviewed_at",
+    "start_s",
+    "end_s",
+    "performed_at",
+)
 
 
 def username_taken(*, username: str) -> bool:
@@ -50,8 +65,9 @@ def user_export(*, user: User, recording_url: Callable[[str], str]) -> dict:
 
     ``recording_url(session_id)`` gives the link to each raw recording (the files
     themselves are not inlined). Sessions are newest first with their sets and
-    repetitions nested; five queries whatever the history's size. Other apps add their
-    sections through :data:`~.signals.account_export` (webhooks: ``webhooks``).
+    repetitions nested, each set with the user's corrections; five queries whatever the
+    history's size, plus those of the apps that add sections through
+    :data:`~.signals.account_export` (webhooks: ``webhooks``, one query).
 
     Raises:
         ValueError: a receiver of ``account_export`` answered a section name already taken.

@@ -66,6 +66,10 @@ class TestExport:
             ("jump_rope", 5, 5),
         ]
         assert exported["sets"][1]["repetitions"][0] == {"index": 0, "start_s": 30.0, "end_s": 31.5}
+        assert [(s["counted_reps"], s["origin"], s["reviewed_at"]) for s in exported["sets"]] == [
+            (3, "counter", None),
+            (5, "counter", None),
+        ]
         n_reps = sum(len(s["repetitions"]) for x in body["sessions"] for s in x["sets"])
         assert n_reps == Repetition.objects.filter(set__user=user).count()
         assert "burpee" not in resp.content.decode()
@@ -75,6 +79,25 @@ class TestExport:
         download = api.get(exported["recording_url"])
         assert download.status_code == 200
         assert b"".join(download.streaming_content) == canonical_csv()
+
+    def test_corrections_are_exported(self, api, user):
+        session = counted_session(user, [("squat", 3, 0.0)])
+        set_id = session.sets.get().pk
+        assert api.patch(f"/api/v1/sets/{set_id}/", {"reps": 5}, format="json").status_code == 200
+        added = api.post(
+            f"/api/v1/sessions/{session.pk}/sets/",
+            {"exercise": "sit_up", "reps": 2, "start_s": 6.0, "end_s": 9.0},
+            format="json",
+        )
+        assert added.status_code == 201, added.content
+
+        sets = api.get(EXPORT).json()["sessions"][0]["sets"]
+        by_id = {s["id"]: s for s in sets}
+        corrected, user_added = by_id[set_id], by_id[added.json()["id"]]
+        assert (corrected["reps"], corrected["counted_reps"], corrected["origin"]) == (5, 3, "counter")
+        assert corrected["reviewed_at"]
+        assert (user_added["exercise"], user_added["reps"], user_added["counted_reps"]) == ("sit_up", 2, None)
+        assert user_added["origin"] == "user"
 
     def test_empty_account(self, api, user):
         body = api.get(EXPORT).json()
