@@ -3,7 +3,8 @@
 A file is accepted when it loads, its metadata is complete, the network's input and
 output shapes match the metadata, a dry run on a zero window works
 (:func:`inference.model.load_model`), its version string fits the registry, its labels
-are phases the counter understands, and the whole counting path runs on a short
+are phases the counter understands, each of their exercises is an id of the exercise catalog
+(:mod:`inference.catalog`, what hints, sets and statistics use), and the whole counting path runs on a short
 synthetic recording with the file's own preprocessing and counting parameters.
 
 The accepted ``.keras`` is then exported to the serving runtime's ``.onnx``
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.conf import settings
 
+from inference import catalog
 from inference.model import ModelFileError
 
 from .models import VERSION_MAX_LENGTH
@@ -69,6 +71,7 @@ def validate_model_file(data: bytes, *, runtime_data: bytes | None = None) -> Va
         raise ModelFileError(
             f"metadata version {version!r} must be 1-{VERSION_MAX_LENGTH} characters of letters, digits and ._+-"
         )
+    _check_exercises_in_catalog(spec.exercises)
     _dry_run_counting(model)
     checksum = hashlib.sha256(data).hexdigest()
     runtime_data, record = _runtime_export(data, checksum, model, runtime_data)
@@ -81,6 +84,17 @@ def validate_model_file(data: bytes, *, runtime_data: bytes | None = None) -> Va
         runtime_checksum=hashlib.sha256(runtime_data).hexdigest(),
         runtime_export=record,
     )
+
+
+def _check_exercises_in_catalog(exercises: tuple[str, ...]) -> None:
+    """Refuse phase labels whose exercise is outside the catalog (its sets could not be hinted,
+    grouped in statistics or exported)."""
+    unknown = [e for e in exercises if not catalog.is_known(e)]
+    if unknown:
+        raise ModelFileError(
+            f"labels name exercises outside the exercise catalog: {', '.join(unknown)}; "
+            f"see {catalog.WHERE_THE_LIST_IS} for the ids"
+        )
 
 
 def _runtime_export(data: bytes, checksum: str, model, runtime_data: bytes | None) -> tuple[bytes, dict]:
