@@ -98,6 +98,9 @@ SET_GAP_PERIODS = 2.5
 MIN_SET_REPS = 3
 MIN_CYCLE_SIMILARITY = 0.3
 CYCLE_SIZE_RATIO = 2.0
+#: A set's edge cycle is dropped when it correlates under this with the set's other cycles
+#: (-1: off). Measured for rest between sets, not shipped (docs/accuracy.md).
+EDGE_SIMILARITY = -1.0
 
 
 def can_count(channels: Iterable[str]) -> bool:
@@ -202,11 +205,10 @@ def _cycle_peaks(proj: np.ndarray, distance: int) -> np.ndarray:
     return peaks[keep]
 
 
-def _similar_cycles(x: np.ndarray, peaks: np.ndarray, period: int) -> np.ndarray:
-    """Peaks whose cycle (one period of all axes of ``x`` centred on it) resembles a neighbour's.
+def _cycles(x: np.ndarray, peaks: np.ndarray, period: int) -> np.ndarray:
+    """(len(peaks), 2 * (period // 2) * k): one period of all axes of ``x`` centred on each peak, mean removed.
 
-    A repetition looks like the one before or after it (Pearson correlation at least
-    ``MIN_CYCLE_SIMILARITY``, size within ``CYCLE_SIZE_RATIO``); a gesture between sets does not.
+    Zero-padded where the period runs past either end of ``x``.
     """
     half = max(1, period // 2)
     m = x.shape[0]
@@ -220,8 +222,16 @@ def _similar_cycles(x: np.ndarray, peaks: np.ndarray, period: int) -> np.ndarray
         else:
             seg = x[a:b]
         cycles.append(seg - seg.mean(axis=0))
-    cycles = np.stack(cycles)
-    flat = cycles.reshape(len(cycles), -1)
+    return np.stack(cycles).reshape(len(peaks), -1)
+
+
+def _similar_cycles(x: np.ndarray, peaks: np.ndarray, period: int) -> np.ndarray:
+    """Peaks whose cycle (one period of all axes of ``x`` centred on it) resembles a neighbour's.
+
+    A repetition looks like the one before or after it (Pearson correlation at least
+    ``MIN_CYCLE_SIMILARITY``, size within ``CYCLE_SIZE_RATIO``); a gesture between sets does not.
+    """
+    flat = _cycles(x, peaks, period)
     norms = np.linalg.norm(flat, axis=1)
     keep = np.zeros(len(peaks), dtype=bool)
     for i in range(len(peaks)):
@@ -232,6 +242,36 @@ def _similar_cycles(x: np.ndarray, peaks: np.ndarray, period: int) -> np.ndarray
                 if r >= MIN_CYCLE_SIMILARITY and 1 / CYCLE_SIZE_RATIO <= ratio <= CYCLE_SIZE_RATIO:
                     keep[i] = True
     return peaks[keep]
+
+
+def _trim_edges(x: np.ndarray, peaks: np.ndarray, period: float, fs: float) -> np.ndarray:
+    """``peaks`` without the edge cycles of each set that do not match the set's own repetitions.
+
+    Sets are split as :func:`inference.peak_sets.group_sets` splits them. While a set's first
+    (last) cycle correlates under ``EDGE_SIMILARITY`` with the mean of its other cycles, it is
+    dropped: getting into position and standing up after the last repetition move the wrist at
+    the set's tempo but not in its shape. Sets of ``MIN_SET_REPS`` or fewer are left as they are.
+    """
+    n = round(period * fs)
+    groups = np.split(peaks, np.flatnonzero(np.diff(peaks) > SET_GAP_PERIODS * period * fs) + 1)
+    kept = []
+    for group in groups:
+        cycles = _cycles(x, group, n)
+        lo, hi = 0, group.size
+        for side in (0, 1):
+            while hi - lo > MIN_SET_REPS:
+                i = lo if side == 0 else hi - 1
+                rest = [j for j in range(lo, hi) if j != i]
+                template = cycles[rest].mean(axis=0)
+                den = np.linalg.norm(cycles[i]) * np.linalg.norm(template)
+                if den > 0 and float(cycles[i] @ template) / den >= EDGE_SIMILARITY:
+                    break
+                if side == 0:
+                    lo += 1
+                else:
+                    hi -= 1
+        kept.append(group[lo:hi])
+    return np.concatenate(kept) if kept else peaks
 
 
 def _segment_sets(x: np.ndarray, start: int, stop: int, fs: float, *, exercise: str, trace) -> list[CountedSet]:
@@ -258,6 +298,8 @@ def _segment_sets(x: np.ndarray, start: int, stop: int, fs: float, *, exercise: 
     peaks, proj = max(candidates, key=lambda c: float(c[1][c[0]].mean()) if c[0].size else -np.inf)
     if MIN_CYCLE_SIMILARITY > -1 and peaks.size > 1:
         peaks = _similar_cycles(broad, peaks, round(period * fs))
+    if EDGE_SIMILARITY > -1 and peaks.size > 1:
+        peaks = _trim_edges(broad, peaks, period, fs)
     info["peaks_s"] = (start + peaks) / fs
     return group_sets(
         peaks,

@@ -154,7 +154,8 @@ def _cmd_evaluate_counter(args: argparse.Namespace) -> int:
 def _cmd_evaluate_counter_folds(args: argparse.Namespace) -> int:
     from inference.lab.counter_folds import main
 
-    return main(["--data", args.data] + (["--json", args.json] if args.json else []))
+    extra = (["--json", args.json] if args.json else []) + (["--sweep", args.sweep] if args.sweep else [])
+    return main(["--data", args.data, *extra])
 
 
 def _add_counter_commands(sub, data_root: str) -> None:
@@ -171,6 +172,7 @@ def _add_counter_commands(sub, data_root: str) -> None:
     )
     folds.add_argument("--data", default=data_root)
     folds.add_argument("--json", default=None, help="also write the report as JSON here")
+    folds.add_argument("--sweep", default=None, help="NAME=v1,v2,...: one generic constant at each value instead")
     folds.set_defaults(func=_cmd_evaluate_counter_folds)
 
 

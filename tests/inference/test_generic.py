@@ -152,3 +152,18 @@ def test_multi_set_recording_from_real_sets_with_still_rests():
     per_set = [sum(a - 1 <= m <= b + 1 for m in mids) for a, b in spans]
     assert all(abs(n - one) <= 1 for n, one in zip(per_set, alone, strict=True)), (per_set, alone)
     assert len(mids) - sum(per_set) <= 1
+
+
+def test_edge_gate_drops_a_set_edge_cycle_unlike_the_sets_repetitions(monkeypatch):
+    # One cycle of twice the tempo (uncorrelated with a sine cycle) before six sine cycles,
+    # all at the set's tempo of 1 s on a 25 Hz grid. Off (as shipped), nothing is trimmed.
+    from inference import generic
+
+    fs, n = 25.0, 25
+    t = np.arange(int(7 * fs)) / fs
+    x = np.where(t < 1.0, np.sin(4 * np.pi * t), np.sin(2 * np.pi * t))[:, None]
+    peaks = np.array([12] + [round((k + 0.25) * fs) for k in range(1, 7)])
+    assert generic.EDGE_SIMILARITY == -1.0
+    monkeypatch.setattr(generic, "EDGE_SIMILARITY", 0.5)
+    assert generic._trim_edges(x, peaks, n / fs, fs).tolist() == peaks[1:].tolist()
+    assert generic._trim_edges(x, peaks[1:], n / fs, fs).tolist() == peaks[1:].tolist()
