@@ -10,7 +10,6 @@ import csv
 import datetime as dt
 import logging
 import uuid
-from functools import lru_cache
 from typing import IO, TYPE_CHECKING
 
 from django.core.files.base import ContentFile
@@ -19,8 +18,8 @@ from django.utils import timezone
 
 from inference.io import CSV_START_TIME_PREFIX, Recording, RecordingError, read_recording
 from inference.results import CountingError
-from inference.spec import ModelSpec
 
+from .. import selectors
 from ..models import SensorSession, Workout
 from .queueing import enqueue_processing
 from .recording_time import recording_started_at
@@ -159,8 +158,9 @@ def check_countable(*, recording: Recording, exercise_hint: str | None) -> str:
     """Refuse a recording that the method counting it could not count; return that method.
 
     The method is chosen by the function the worker uses
-    (:func:`inference.pipeline.check_countable`), with the production version's spec read
-    from the registry (no TensorFlow here).
+    (:func:`inference.pipeline.check_countable`), with the spec of
+    :func:`fitness.workouts.selectors.counting_spec` (the production version's, else the shipped
+    model's; no TensorFlow here), the one ``GET /api/v1/exercises/`` shows methods for.
 
     Raises:
         RecordingError: field ``file``, naming what is missing.
@@ -168,27 +168,9 @@ def check_countable(*, recording: Recording, exercise_hint: str | None) -> str:
     from inference.pipeline import check_countable as method_for
 
     try:
-        return method_for(recording, _production_spec(), exercise_hint)
+        return method_for(recording, selectors.counting_spec(), exercise_hint)
     except CountingError as exc:
         raise RecordingError(str(exc), field="file") from exc
-
-
-def _production_spec() -> ModelSpec | None:
-    """The production version's spec, else the shipped model's; None without either."""
-    from fitness.mlmodels.selectors import production_spec
-
-    spec = production_spec()
-    return spec if spec is not None else _default_spec()
-
-
-@lru_cache(maxsize=1)
-def _default_spec() -> ModelSpec | None:
-    from inference.model import DEFAULT_MODEL_PATH, ModelFileError, read_spec
-
-    try:
-        return read_spec(DEFAULT_MODEL_PATH)
-    except ModelFileError:
-        return None
 
 
 def recording_summary(recording: Recording) -> dict:
