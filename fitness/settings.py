@@ -345,6 +345,7 @@ FITNESS_TASK_QUEUES = {
     "workers.tasks.requeue_stale_sessions": CELERY_ADMIN_QUEUE,
     "workers.tasks.delete_orphan_files": CELERY_ADMIN_QUEUE,
     "workers.tasks.purge_tombstones": CELERY_ADMIN_QUEUE,
+    "workers.tasks.flush_expired_tokens": CELERY_ADMIN_QUEUE,
     "webhooks.deliver": CELERY_ADMIN_QUEUE,
 }
 CELERY_TASK_ROUTES = {name: {"queue": queue} for name, queue in FITNESS_TASK_QUEUES.items()}
@@ -402,6 +403,13 @@ CELERY_BEAT_SCHEDULE = {
     },
     "purge-tombstones": {
         "task": "workers.tasks.purge_tombstones",
+        "schedule": 24 * 3600.0,
+        "options": {"expires": 3600.0},
+    },
+    # simplejwt's outstanding and blacklisted refresh tokens grow with every login until
+    # flushexpiredtokens deletes the expired ones (fitness.accounts.tasks.flush_expired_tokens).
+    "flush-expired-tokens": {
+        "task": "workers.tasks.flush_expired_tokens",
         "schedule": 24 * 3600.0,
         "options": {"expires": 3600.0},
     },

@@ -25,6 +25,7 @@ ADMIN = {
     "workers.tasks.requeue_stale_sessions",
     "workers.tasks.delete_orphan_files",
     "workers.tasks.purge_tombstones",
+    "workers.tasks.flush_expired_tokens",
     "webhooks.deliver",
 }
 
@@ -117,6 +118,7 @@ def test_admin_tasks_never_reach_the_counting_queue_and_counting_never_the_admin
         "workers.tasks.requeue_stale_sessions": [],
         "workers.tasks.delete_orphan_files": [],
         "workers.tasks.purge_tombstones": [],
+        "workers.tasks.flush_expired_tokens": [],
         "webhooks.deliver": [session_id],
     }
     for name, task_args in args.items():
