@@ -71,6 +71,22 @@ def redis_reachable() -> bool:
         return False
 
 
+def filesystem_connection(root: Path) -> Connection:
+    """Kombu's filesystem transport with every folder of it under ``root``: its control folder
+    (exchange tables) defaults to ``control`` in the current directory, i.e. the checkout."""
+    folder = root / "broker"
+    folder.mkdir()
+    return Connection(
+        "filesystem://",
+        transport_options={
+            "data_folder_in": str(folder),
+            "data_folder_out": str(folder),
+            "control_folder": str(root / "control"),
+            "processed_folder": str(root / "processed"),
+        },
+    )
+
+
 @pytest.fixture(params=["filesystem", "redis"])
 def broker(request, tmp_path):
     """A broker connection of the test's own: Kombu's filesystem transport in ``tmp_path``, or a
@@ -80,11 +96,7 @@ def broker(request, tmp_path):
             pytest.skip(f"no Redis at {REDIS_URL}")
         conn = Connection(REDIS_URL)
     else:
-        folder = tmp_path / "broker"
-        folder.mkdir()
-        conn = Connection(
-            "filesystem://", transport_options={"data_folder_in": str(folder), "data_folder_out": str(folder)}
-        )
+        conn = filesystem_connection(tmp_path)
     with conn:
         for queue in app.conf.task_queues:
             queue(conn.default_channel).declare()
@@ -139,3 +151,16 @@ def test_reprocessing_goes_to_the_admin_queue_and_uploads_to_counting(broker, mo
     assert queueing.enqueue_processing("00000000-0000-0000-0000-000000000002", reprocess=True)
     assert drain(broker, "counting") == ["workers.tasks.process_session"]
     assert drain(broker, "admin") == ["workers.tasks.reprocess_session"]
+
+
+def test_the_filesystem_broker_writes_nothing_in_the_current_directory(tmp_path, monkeypatch):
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    app.loader.import_default_modules()
+    own = tmp_path / "own"
+    own.mkdir()
+    with filesystem_connection(own) as conn:
+        app.tasks["workers.tasks.requeue_stale_sessions"].apply_async([], connection=conn)
+        assert drain(conn, "admin") == ["workers.tasks.requeue_stale_sessions"]
+    assert list(cwd.iterdir()) == []
