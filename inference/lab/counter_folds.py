@@ -6,7 +6,7 @@ P1-P3. Here the choice is a routine, so that it can be repeated per fold:
 - **Tuning routine** (:func:`choose`): every combination of ``GRID`` is counted on every
   labelled set once (:func:`predict_grid`); for a fold, the combination with the highest
   +-1 share on the fold's training sets wins (ties: lower MAE, then the shipped values).
-- **Leave-one-class-out**: for each class (CaRa's 36 classes, muvr's 27 exercises, keyed
+- **Leave-one-class-out**: for each class (CaRa's 36 classes, muvr's 26 exercise names, keyed
   ``dataset/label``), the parameters are chosen on all other classes (all participants)
   and the held-out class is scored with them.
 - **Leave-one-subject-out**: for each of CaRa P1-P6 and muvr's one person, chosen on the
@@ -198,6 +198,9 @@ def held_out(grid: dict, folds: dict[str, np.ndarray], configs: list[dict], defa
             "all": summarise(scored),
         },
         "per_class": {name: summarise(g) for name, g in sorted(per_class.items())},
+        "per_subject": {
+            s: summarise([r for r in scored if r["subject"] == s]) for s in sorted({r["subject"] for r in scored})
+        },
     }
 
 
