@@ -24,6 +24,7 @@ import datetime as dt
 import io
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import chain, islice
 from pathlib import Path
 from typing import BinaryIO
 
@@ -492,8 +493,9 @@ def _read_csv(text: str) -> Recording:
 
 
 def _read_json(raw: bytes) -> Recording:
-    """The canonical JSON, streamed: ``samples`` rows go straight into a float64 array, so that
-    memory is about 8 bytes per number (plus the upload) whatever the shape of the rows."""
+    """The canonical JSON, streamed: ``samples`` rows go into a float64 array in batches of
+    :data:`_JSON_BATCH_NUMBERS` numbers, so that memory is about 8 bytes per number (plus the
+    upload and one batch) whatever the shape of the rows."""
     if raw[:3] == b"\xef\xbb\xbf":
         raw = raw[3:]
     _check_json_depth(raw)
@@ -507,7 +509,7 @@ def _read_json(raw: bytes) -> Recording:
         _check_channels(channels)
         values = _json_rows(raw, len(channels))
         time_s = _json_time(raw, values.shape[0])
-        start_time = _json_value(raw, "start_time")
+        start_time = _json_later_value(raw, "start_time")
         start_time = None if start_time is _MISSING else parse_start_time(start_time, "'start_time'")
     except ijson.JSONError as exc:
         reason = str(exc).splitlines()[0].removeprefix("parse error: ")
@@ -542,40 +544,99 @@ def _json_value(raw: bytes, key: str) -> object:
     return next(ijson.items(raw, key, use_float=True), _MISSING)
 
 
+def _json_later_value(raw: bytes, key: str) -> object:
+    """:func:`_json_value` for a key read after the ``samples`` pass, which parsed the whole
+    document (no syntax error is left to find): an absent key costs no further pass."""
+    return _json_value(raw, key) if _may_have_key(raw, key) else _MISSING
+
+
+def _may_have_key(raw: bytes, key: str) -> bool:
+    """False only when the document cannot hold ``key`` (an ASCII name): neither ``"key"`` nor a
+    ``\\u`` escape (the one other way to spell its letters) is in it."""
+    return f'"{key}"'.encode() in raw or b"\\u" in raw
+
+
+#: Numbers converted per batch: rows are gathered by the parser (C) and converted by NumPy in
+#: batches of about this many values (a few MiB of Python objects), not one Python step each.
+_JSON_BATCH_NUMBERS = 1 << 16
+#: The element types a batch may hold to be converted at once (ijson's numbers, and null).
+_JSON_PLAIN = frozenset({float, int, type(None)})
+
+
 def _json_numbers(items: Iterator, first: int, what: str) -> np.ndarray:
     """Numbers from ``items`` into a growing float64 array (None is NaN)."""
     out = np.empty(max(first, 1024), dtype=np.float64)
     n = 0
-    for v in items:
-        if n == out.shape[0]:
-            out = np.resize(out, 2 * n)
+    while batch := list(islice(items, _JSON_BATCH_NUMBERS)):
+        values = _plain_floats(batch)
+        if values is None:
+            values = _checked_numbers(batch, what)
+        if n + len(values) > out.shape[0]:
+            out = np.resize(out, max(2 * out.shape[0], n + len(values)))
+        out[n : n + len(values)] = values
+        n += len(values)
+    return out[:n]
+
+
+def _plain_floats(batch: list, *, rows: bool = False) -> np.ndarray | None:
+    """``batch`` (numbers or nulls, or with ``rows`` lists of them of one length) as float64 in
+    one step; None when it holds anything else or a number beyond the float range (the caller
+    then finds and names it)."""
+    if not set(map(type, chain.from_iterable(batch) if rows else batch)) <= _JSON_PLAIN:
+        return None
+    try:
+        return np.array(batch, dtype=np.float64)
+    except (OverflowError, ValueError, TypeError):
+        return None
+
+
+def _checked_numbers(values: list, what: str) -> np.ndarray:
+    """``values`` one by one: the first that is not a number (or null) raises RecordingError."""
+    out = np.empty(len(values), dtype=np.float64)
+    for i, v in enumerate(values):
         if v is None:
-            out[n] = np.nan
+            out[i] = np.nan
         elif _is_number(v):
             try:
-                out[n] = v
+                out[i] = v
             except OverflowError as exc:
                 raise RecordingError(f"{what}: {quoted(v)} is beyond the float range") from exc
         else:
             raise RecordingError(f"{what} must hold numbers (or null for a missing value), not {quoted(v)}")
-        n += 1
-    return out[:n]
+    return out
 
 
 def _json_rows(raw: bytes, width: int) -> np.ndarray:
     """``samples`` as float64 (n, width); each row a list of ``width`` numbers or nulls."""
     out = np.empty((1024, width), dtype=np.float64)
     n = 0
-    for row in ijson.items(raw, "samples.item", use_float=True):
-        if not isinstance(row, list) or len(row) != width:
-            raise RecordingError(f"every row of 'samples' must be a list of {width} numbers (row {n + 1} is not)")
-        if n == out.shape[0]:
-            out = np.resize(out, (2 * n, width))
-        out[n] = _json_numbers(iter(row), width, f"'samples' row {n + 1}")
-        n += 1
+    rows = ijson.items(raw, "samples.item", use_float=True)
+    while batch := list(islice(rows, max(1, _JSON_BATCH_NUMBERS // width))):
+        values = None
+        if set(map(type, batch)) == {list} and set(map(len, batch)) == {width}:
+            values = _plain_floats(batch, rows=True)
+        if values is None:
+            values = _checked_rows(batch, width, start=n)
+        if n + len(values) > out.shape[0]:
+            out = np.resize(out, (max(2 * out.shape[0], n + len(values)), width))
+        out[n : n + len(values)] = values
+        n += len(values)
     if n == 0:
         raise RecordingError("'samples' must be a non-empty list of rows")
     return out[:n]
+
+
+def _checked_rows(rows: list, width: int, *, start: int) -> np.ndarray:
+    """``rows`` one by one (data rows from ``start + 1``): the first that is not a list of
+    ``width`` numbers or nulls raises RecordingError naming it."""
+    out = np.empty((len(rows), width), dtype=np.float64)
+    for i, row in enumerate(rows):
+        if not isinstance(row, list) or len(row) != width:
+            raise RecordingError(
+                f"every row of 'samples' must be a list of {width} numbers (row {start + i + 1} is not)"
+            )
+        out[i] = _checked_numbers(row, f"'samples' row {start + i + 1}")
+    return out
 
 
 def _is_number(v: object) -> bool:
@@ -584,12 +645,13 @@ def _is_number(v: object) -> bool:
 
 def _json_time(raw: bytes, n: int) -> np.ndarray:
     """Timestamps (s), shape (n,), from the JSON's ``time_s`` or else its ``sample_rate_hz``."""
-    ts = _json_numbers(ijson.items(raw, "time_s.item", use_float=True), n, "'time_s'")
-    if ts.size or _json_value(raw, "time_s") is not _MISSING:
+    items = ijson.items(raw, "time_s.item", use_float=True) if _may_have_key(raw, "time_s") else iter(())
+    ts = _json_numbers(items, n, "'time_s'")
+    if ts.size or _json_later_value(raw, "time_s") is not _MISSING:
         if ts.size != n or np.isnan(ts).any():
             raise RecordingError(f"'time_s' must be a list of {n} numbers, one per row of 'samples'")
         return ts
-    rate = _json_value(raw, "sample_rate_hz")
+    rate = _json_later_value(raw, "sample_rate_hz")
     if rate is _MISSING:
         raise RecordingError("the JSON needs 'sample_rate_hz' or 'time_s'")
     if not _is_number(rate):

@@ -178,3 +178,61 @@ def test_spread_keeps_uneven_ticks_and_the_other_time_checks():
     burst = b"time_s,acc_x\n" + b"\n".join(f"{0 if i < 39 else 1e-5},1".encode() for i in range(40))
     with pytest.raises(RecordingError, match=r"lasts|outside"):
         read_recording(burst, "csv")
+
+
+def _json_doc(samples, **extra) -> bytes:
+    return json.dumps({"channels": ["acc_x", "acc_y"], "sample_rate_hz": 100, "samples": samples, **extra}).encode()
+
+
+def test_json_rows_over_several_batches_keep_every_value():
+    """Rows are converted in batches (io._JSON_BATCH_NUMBERS, 32,768 two-channel rows): ints, big
+    ints, floats and nulls across batch edges come out as Python's float() gives them."""
+    n = 100_003
+    rng = np.random.default_rng(0)
+    samples = [[float(a), float(b)] for a, b in rng.normal(size=(n, 2))]
+    samples[5] = [3, -(2**62) - 1]  # an int64 that float64 rounds
+    samples[32_768] = [None, 1e38]
+    times = [i / 100 for i in range(n)]
+    times[0] = 0  # an integer
+    rec = read_recording(_json_doc(samples, time_s=times), "json")
+    expected = np.array([[np.nan if v is None else float(v) for v in row] for row in samples]).astype(np.float32)
+    known = ~np.isnan(expected)
+    np.testing.assert_array_equal(rec.samples[known], expected[known])
+    assert np.isfinite(rec.samples).all()  # the null was interpolated
+    np.testing.assert_array_equal(rec.time_s, np.array(times, dtype=np.float64))
+
+
+@pytest.mark.parametrize(
+    ("bad_row", "message"),
+    [
+        ([1.0, "1.5"], "'samples' row 70001 must hold numbers (or null for a missing value), not '1.5'"),
+        ([True, 1.0], "'samples' row 70001 must hold numbers (or null for a missing value), not True"),
+        ([1.0], "every row of 'samples' must be a list of 2 numbers (row 70001 is not)"),
+        (7, "every row of 'samples' must be a list of 2 numbers (row 70001 is not)"),
+    ],
+)
+def test_json_errors_past_the_first_batch_name_the_row(bad_row, message):
+    samples = [[0.5, 1.5]] * 70_000 + [bad_row] + [[0.5, 1.5]] * 10
+    with pytest.raises(RecordingError) as info:
+        read_recording(_json_doc(samples), "json")
+    assert str(info.value) == message
+    assert info.value.field == "file"
+
+
+def test_json_without_time_s_or_start_time_is_not_parsed_again_for_them(monkeypatch):
+    """The samples pass reads the whole document; an absent optional key costs no further pass."""
+    import ijson
+
+    import inference.io
+
+    passes = []
+    real_items = ijson.items
+
+    def items(raw, prefix, **kwargs):
+        passes.append(prefix)
+        return real_items(raw, prefix, **kwargs)
+
+    monkeypatch.setattr(inference.io.ijson, "items", items)
+    rec = read_recording(_json_doc([[0.0, 1.0]] * 300), "json")
+    assert rec.samples.shape == (300, 2)
+    assert passes == ["channels", "samples.item", "sample_rate_hz"]
