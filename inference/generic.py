@@ -51,7 +51,7 @@ import numpy as np
 from scipy import signal
 
 from inference.io import Recording
-from inference.peak_sets import bandpass, group_sets, runs, shift_sets
+from inference.peak_sets import bandpass, group_sets, runs, shift_sets, stronger_polarity
 from inference.preprocessing import resample
 from inference.results import CountedSet, CountingError
 
@@ -294,8 +294,7 @@ def _segment_sets(x: np.ndarray, start: int, stop: int, fs: float, *, exercise: 
     else:
         proj = narrow[:, 0]
     distance = max(1, int(MIN_DISTANCE * period * fs))
-    candidates = [(_cycle_peaks(p, distance), p) for p in (proj, -proj)]
-    peaks, proj = max(candidates, key=lambda c: float(c[1][c[0]].mean()) if c[0].size else -np.inf)
+    peaks, proj = stronger_polarity(proj, lambda p: _cycle_peaks(p, distance))
     if MIN_CYCLE_SIMILARITY > -1 and peaks.size > 1:
         peaks = _similar_cycles(broad, peaks, round(period * fs))
     if EDGE_SIMILARITY > -1 and peaks.size > 1:

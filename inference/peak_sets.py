@@ -6,6 +6,7 @@ those peaks become sets and repetitions, and the filtering around it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import pairwise
 
 import numpy as np
@@ -32,6 +33,16 @@ def runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """(start, stop) index pairs of the True runs of a boolean array."""
     d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
     return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist(), strict=True))
+
+
+def stronger_polarity(proj: np.ndarray, find: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """``(peaks, signed projection)``: ``find`` run on ``proj`` and ``-proj``, the side with the larger mean peak kept.
+
+    The sign of a principal axis is arbitrary, and a burst of N cycles shows N extremes of one
+    sign and N + 1 of the other: cycles are counted on the sharp side (e.g. the wrist flick).
+    """
+    candidates = [(find(p), p) for p in (proj, -proj)]
+    return max(candidates, key=lambda c: float(c[1][c[0]].mean()) if c[0].size else -np.inf)
 
 
 def group_sets(

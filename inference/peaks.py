@@ -57,7 +57,7 @@ import numpy as np
 from scipy import signal
 
 from inference.io import Recording
-from inference.peak_sets import bandpass, group_sets, runs, shift_sets
+from inference.peak_sets import bandpass, group_sets, runs, shift_sets, stronger_polarity
 from inference.preprocessing import resample
 from inference.results import CountedSet, CountingError
 
@@ -237,12 +237,8 @@ def _segment_sets(
     narrow = narrow - narrow.mean(axis=0)
     _, _, vt = np.linalg.svd(narrow, full_matrices=False)
     proj = narrow @ vt[0]
-    # The sign of a principal axis is arbitrary, and a burst of N cycles shows N
-    # extremes of one sign and N + 1 of the other: count on the polarity whose
-    # peaks are the larger (the sharp side of the cycle, e.g. the wrist flick).
     distance = max(1, int(MIN_DISTANCE * period * fs))
-    candidates = [(_cycle_peaks(p, distance), p) for p in (proj, -proj)]
-    peaks, proj = max(candidates, key=lambda c: float(c[1][c[0]].mean()) if c[0].size else -np.inf)
+    peaks, proj = stronger_polarity(proj, lambda p: _cycle_peaks(p, distance))
     info["peaks_s"] = (start + peaks) / fs
     if trace is not None:
         info["projection"] = proj

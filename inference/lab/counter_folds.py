@@ -40,10 +40,12 @@ from inference.lab.evaluate_counter import (
     CHECK,
     DEFAULT_DATA,
     HINTS,
+    TABLE_HEAD,
     TUNE,
     labelled_sets,
     production_counter,
     summarise,
+    table_line,
 )
 from inference.scoring import score_sets, true_sets
 
@@ -279,12 +281,7 @@ def sweep(data: Path, name: str, values: list[float], *, log=print) -> list[dict
 
 
 def markdown(report: dict) -> str:
-    def line(name: str, s: dict) -> str:
-        if not s["sets"]:
-            return f"| {name} | 0 | | | | |"
-        return f"| {name} | {s['sets']} | {s['exact']:.0%} | {s['within1']:.0%} | {s['mae']:.2f} | {s['mre']:.0%} |"
-
-    head = "| group | sets | exact | +-1 | MAE (reps) | MRE |\n|---|---|---|---|---|---|"
+    line, head = table_line, TABLE_HEAD
     out = []
     for key in ("loco", "loso"):
         out += [f"{key}:", head, *(line(k, v) for k, v in report[key]["overall"].items()), ""]

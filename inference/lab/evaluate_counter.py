@@ -125,13 +125,19 @@ def production_counter(recording: Recording, hint: str) -> int:
     return count_recording(recording, model=None, exercise=hint).total_reps
 
 
-def markdown(report: dict) -> str:
-    def line(name: str, s: dict) -> str:
-        if not s["sets"]:
-            return f"| {name} | 0 | | | | |"
-        return f"| {name} | {s['sets']} | {s['exact']:.0%} | {s['within1']:.0%} | {s['mae']:.2f} | {s['mre']:.0%} |"
+#: Header of a Markdown table of :func:`summarise` rows (:func:`table_line`).
+TABLE_HEAD = "| group | sets | exact | +-1 | MAE (reps) | MRE |\n|---|---|---|---|---|---|"
 
-    head = "| group | sets | exact | +-1 | MAE (reps) | MRE |\n|---|---|---|---|---|---|"
+
+def table_line(name: str, s: dict) -> str:
+    """One Markdown table row of a :func:`summarise` summary."""
+    if not s["sets"]:
+        return f"| {name} | 0 | | | | |"
+    return f"| {name} | {s['sets']} | {s['exact']:.0%} | {s['within1']:.0%} | {s['mae']:.2f} | {s['mre']:.0%} |"
+
+
+def markdown(report: dict) -> str:
+    line, head = table_line, TABLE_HEAD
     out = [head, *(line(k, v) for k, v in report["overall"].items()), "", head]
     out += [line(k, v) for k, v in report["per_class"].items()]
     return "\n".join(out)
