@@ -236,3 +236,25 @@ def test_json_without_time_s_or_start_time_is_not_parsed_again_for_them(monkeypa
     rec = read_recording(_json_doc([[0.0, 1.0]] * 300), "json")
     assert rec.samples.shape == (300, 2)
     assert passes == ["channels", "samples.item", "sample_rate_hz"]
+
+
+def test_numeric_columns_parsed_as_floats_equal_the_text_path_bit_for_bit():
+    """The readers parse numeric columns with the C parser's float64; the text path
+    (``pd.to_numeric``) it replaced must give the same bits on every shared recording."""
+    from pathlib import Path
+
+    from inference import io as reader
+
+    shared = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    exermote = sorted((shared / "exermote").glob("*.csv"))
+    cara = sorted((shared / "cara").glob("*/*/*/*.csv"))[::10]
+    if not exermote or not cara:
+        pytest.skip(f"the shared recordings are not at {shared}")
+    cases = [
+        (f, list(reader._EXERMOTE_COLUMNS), {"usecols": lambda c: c in reader._EXERMOTE_COLUMNS}) for f in exermote
+    ] + [(f, list(range(7)), {"header": None}) for f in cara]
+    for path, columns, kwargs in cases:
+        text = path.read_text()
+        as_text = reader._numeric(reader._read_table(text, dtype=str, **kwargs), columns)
+        as_floats = reader._numeric(reader._read_table_numeric(text, columns, **kwargs), columns)
+        assert np.array_equal(as_text, as_floats, equal_nan=True), path.name

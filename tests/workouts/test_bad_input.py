@@ -183,6 +183,12 @@ BAD_INPUTS = [
     Bad(
         "exermote unreadable time", exermote_rows(stamp=lambda i: "yesterday"), fmt="exermote", message="timeStampSaved"
     ),
+    Bad(
+        "exermote with text in a device column",
+        exermote_rows().replace(b",0.010,", b",abc,", 1),
+        fmt="exermote",
+        message=r"column 'Device: .*non-numeric value 'abc' in data row 1",
+    ),
     Bad("cara with 3 columns", b"1,2,3\n4,5,6\n", fmt="cara", message="7 comma-separated"),
     Bad(
         "cara with text",
