@@ -342,6 +342,7 @@ FITNESS_TASK_QUEUES = {
     "workers.tasks.reprocess_session": CELERY_ADMIN_QUEUE,
     "workers.tasks.shadow_count_session": CELERY_ADMIN_QUEUE,
     "workers.tasks.evaluate_model_version": CELERY_ADMIN_QUEUE,
+    "workers.tasks.export_model_version": CELERY_ADMIN_QUEUE,
     "workers.tasks.requeue_stale_sessions": CELERY_ADMIN_QUEUE,
     "workers.tasks.delete_orphan_files": CELERY_ADMIN_QUEUE,
     "workers.tasks.purge_tombstones": CELERY_ADMIN_QUEUE,
