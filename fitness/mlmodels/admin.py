@@ -11,7 +11,7 @@ from django.utils.html import format_html, format_html_join
 from inference.model import ModelFileError
 
 from . import extensions, selectors, services
-from .models import ModelStageChange, ModelVersion, Stage
+from .models import ModelStageChange, ModelVersion, RuntimeStatus, Stage
 from .validation import validate_model_file
 
 
@@ -58,14 +58,15 @@ def _share(value: float | None) -> str:
 class ModelVersionAdmin(admin.ModelAdmin):
     list_display = [
         "version", "stage", "source", "frame_accuracy", "sets_within_1", "shadow_agreement",
-        "evaluation_status", "uploaded_at", "activated_at",
+        "evaluation_status", "runtime_status", "uploaded_at", "activated_at",
     ]  # fmt: skip
     list_filter = ["stage", "source", "evaluation_status"]
     search_fields = ["version", "checksum", "notes"]
-    actions = ["activate", "evaluate", "evaluate_on_corrections", "make_staging", "unstage"]
+    actions = ["activate", "evaluate", "evaluate_on_corrections", "export", "make_staging", "unstage"]
     inlines = [StageChangeInline]
     readonly_fields = [
-        "version", "stage", "source", "checksum", "size_bytes", "file", "shadow_agreement", "live_metrics", "metrics",
+        "version", "stage", "source", "checksum", "size_bytes", "file", "runtime_status", "runtime_file",
+        "runtime_export", "shadow_agreement", "live_metrics", "metrics",
         "evaluation_status", "evaluation_error", "evaluated_at", "metadata", "uploaded_by", "uploaded_at",
         "activated_by", "activated_at",
     ]  # fmt: skip
@@ -101,6 +102,11 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False  # versions are archived, never deleted: sessions and the log refer to them
+
+    @admin.display(description="export (.onnx)")
+    def runtime_status(self, obj: ModelVersion) -> str:
+        error = obj.runtime_error
+        return f"{obj.runtime_status}: {error}" if error else obj.runtime_status
 
     @admin.display(description="7-phase frame acc.")
     def frame_accuracy(self, obj: ModelVersion) -> str:
@@ -176,6 +182,13 @@ class ModelVersionAdmin(admin.ModelAdmin):
         self.message_user(
             request, f"Evaluation on corrections queued for {queryset.count()} version(s).", messages.SUCCESS
         )
+
+    @admin.action(description="Export to .onnx (in the background; versions without an export)")
+    def export(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        pending = [v for v in queryset if v.runtime_status != RuntimeStatus.READY]
+        for version in pending:
+            services.model_version_queue_export(version_id=version.pk)
+        self.message_user(request, f"Export queued for {len(pending)} version(s).", messages.SUCCESS)
 
     @admin.action(description="Stage (shadow-count new sessions)")
     def make_staging(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:

@@ -43,6 +43,14 @@ class EvaluationStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class RuntimeStatus(models.TextChoices):
+    """Where a version's ``.onnx`` export stands (derived from its fields, not stored)."""
+
+    PENDING = "pending", "Pending (workers load the .keras)"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed (workers load the .keras)"
+
+
 #: Longest version string: what ``SensorSession.model_version`` can record.
 VERSION_MAX_LENGTH = 64
 
@@ -65,12 +73,14 @@ class ModelVersion(models.Model):
     #: SHA-256 of the file (hex).
     checksum = models.CharField(max_length=64, unique=True)
     size_bytes = models.PositiveBigIntegerField()
-    #: The ``.onnx`` exported from ``file`` at upload (:mod:`inference.export`): what workers load.
-    #: Empty for versions registered before exports existed (workers then load the ``.keras``).
+    #: The ``.onnx`` exported from ``file`` (:mod:`inference.export`) by a worker of the admin queue
+    #: after the upload (the shipped model's: at registration): what workers load. Empty until
+    #: then, and for versions registered before exports existed (workers then load the ``.keras``).
     runtime_file = models.FileField(upload_to=runtime_upload_to, max_length=255, blank=True, default="")
     #: SHA-256 of ``runtime_file`` (hex); empty with it.
     runtime_checksum = models.CharField(max_length=64, blank=True, default="")
-    #: How the export was made and checked: source checksum, tolerance, largest difference measured.
+    #: How the export was made and checked: source checksum, tolerance, largest difference measured;
+    #: ``{"error": reason}`` when the export failed.
     runtime_export = models.JSONField(default=dict, blank=True)
     #: Everything the file carries: channels, sample rate, window, labels, scaling, ...
     metadata = models.JSONField()
@@ -112,6 +122,22 @@ class ModelVersion(models.Model):
             ModelSpecError: metadata stored before validation got stricter, or edited by hand.
         """
         return ModelSpec.from_dict(self.metadata or {})
+
+    @property
+    def runtime_status(self) -> str:
+        """:class:`RuntimeStatus`: ``ready`` with an export, ``failed`` with an export error, else ``pending``."""
+        if self.runtime_file and self.runtime_checksum:
+            return RuntimeStatus.READY
+        if (self.runtime_export or {}).get("error"):
+            return RuntimeStatus.FAILED
+        return RuntimeStatus.PENDING
+
+    @property
+    def runtime_error(self) -> str:
+        """Why the export failed; empty unless ``runtime_status`` is ``failed``."""
+        if self.runtime_status != RuntimeStatus.FAILED:
+            return ""
+        return str(self.runtime_export["error"])
 
     # What the spec says, for the API and the admin.
     @property

@@ -1,4 +1,5 @@
-"""The registry's Celery task (found by autodiscovery): evaluating a model version.
+"""The registry's Celery tasks (found by autodiscovery): evaluating a model version, exporting
+an uploaded one to the serving runtime. Both run on the admin queue (``FITNESS_TASK_QUEUES``).
 
 The name stays ``workers.tasks.*``: it is what queued messages and routes carry.
 """
@@ -7,7 +8,7 @@ from celery import shared_task
 
 from fitness.core.tasks import DB_RETRY
 
-from .services import model_version_evaluate
+from .services import model_version_evaluate, model_version_export
 
 
 @shared_task(
@@ -17,3 +18,10 @@ def evaluate_model_version(version_id: int, dataset: dict) -> str | None:
     """Evaluate a model version on labelled recordings; returns the evaluation status."""
     version = model_version_evaluate(version_id=version_id, dataset=dataset)
     return None if version is None else version.evaluation_status
+
+
+@shared_task(name="workers.tasks.export_model_version", acks_late=True, soft_time_limit=900, time_limit=960, **DB_RETRY)
+def export_model_version(version_id: int) -> str | None:
+    """Export an uploaded model version to ``.onnx`` and store it; returns its ``runtime_status``."""
+    version = model_version_export(version_id=version_id)
+    return None if version is None else version.runtime_status

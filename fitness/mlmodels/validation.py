@@ -7,18 +7,20 @@ are phases the counter understands, each of their exercises is an id of the exer
 (:mod:`inference.catalog`, what hints, sets and statistics use), and the whole counting path runs on a short
 synthetic recording with the file's own preprocessing and counting parameters.
 
-The accepted ``.keras`` is then exported to the serving runtime's ``.onnx``
-(:func:`inference.export.export_model_bytes`), or an export given with it is checked:
-either way the export's phase probabilities must match Keras' within
-:data:`inference.export.TOLERANCE` on the check inputs, and the export must count the
-synthetic recording too. Workers load the export, never TensorFlow.
+The serving runtime's ``.onnx`` export is made apart (:func:`export_model_file`, called by a
+worker of the admin queue after an upload: converting the shipped ensemble takes most of a
+minute), or an export given with the file is checked at once (the shipped model's,
+``validate_model_file(..., runtime_data=...)``): either way the export's phase probabilities must
+match Keras' within :data:`inference.export.TOLERANCE` on the check inputs, and the export must
+count the synthetic recording too. Workers load the export; until a version has one they load
+its ``.keras`` with TensorFlow.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from django.conf import settings
@@ -39,17 +41,31 @@ class ValidatedModelFile:
     checksum: str
     version: str
     metadata: dict
-    #: The ``.onnx`` export workers load, its SHA-256 and its export record (:mod:`inference.export`).
+    #: The ``.onnx`` export workers load, its SHA-256 and its export record (:mod:`inference.export`);
+    #: empty unless an export was made or checked with the file (it is made later, by a worker).
     runtime_data: bytes = b""
     runtime_checksum: str = ""
     runtime_export: dict = field(default_factory=dict)
 
 
-def validate_model_file(data: bytes, *, runtime_data: bytes | None = None) -> ValidatedModelFile:
-    """Check an uploaded ``.keras`` model file and export it (or check ``runtime_data``, its export).
+@dataclass(frozen=True)
+class CheckedExport:
+    """A ``.onnx`` export that passed the check against its ``.keras`` (:func:`export_model_file`)."""
 
-    Loads TensorFlow and converts the network (call it in the request, the admin or a worker
-    of the admin queue: seconds to a minute for the shipped ensemble).
+    data: bytes
+    checksum: str
+    #: The export record: ``source_sha256``, ``tolerance``, ``max_abs_diff``, ... (:mod:`inference.export`).
+    record: dict
+
+
+def validate_model_file(data: bytes, *, runtime_data: bytes | None = None, export: bool = False) -> ValidatedModelFile:
+    """Check an uploaded ``.keras`` model file: it loads, its metadata is complete and fits the
+    registry, its shapes match the metadata, its labels are catalog exercises, it counts a
+    synthetic recording. Loads TensorFlow (seconds for the shipped ensemble).
+
+    With ``runtime_data`` (its ``.onnx`` export) that export is checked too, and with ``export``
+    the export is made now (most of a minute for the shipped ensemble: not in a request; an
+    upload is exported by a worker, :func:`fitness.mlmodels.services.model_version_export`).
 
     Raises:
         ModelFileError: with the reason the file (or its export) is refused.
@@ -74,16 +90,32 @@ def validate_model_file(data: bytes, *, runtime_data: bytes | None = None) -> Va
     _check_exercises_in_catalog(spec.exercises)
     _dry_run_counting(model)
     checksum = hashlib.sha256(data).hexdigest()
-    runtime_data, record = _runtime_export(data, checksum, model, runtime_data)
-    return ValidatedModelFile(
-        data=data,
-        checksum=checksum,
-        version=version,
-        metadata=spec.to_dict(),
-        runtime_data=runtime_data,
-        runtime_checksum=hashlib.sha256(runtime_data).hexdigest(),
-        runtime_export=record,
+    validated = ValidatedModelFile(data=data, checksum=checksum, version=version, metadata=spec.to_dict())
+    if runtime_data is None and not export:
+        return validated
+    checked = _runtime_export(data, checksum, model, runtime_data)
+    return replace(
+        validated, runtime_data=checked.data, runtime_checksum=checked.checksum, runtime_export=checked.record
     )
+
+
+def export_model_file(data: bytes, *, checksum: str) -> CheckedExport:
+    """Export a registered ``.keras`` (its bytes and SHA-256, hex) to ``.onnx`` and check it.
+
+    Loads TensorFlow and converts the network: most of a minute for the shipped ensemble (a
+    worker of the admin queue calls it, never a request). The export's phase probabilities must match
+    Keras' within :data:`inference.export.TOLERANCE`, and the export must count the synthetic
+    recording.
+
+    Raises:
+        ModelFileError: the bytes are not the registered file, the file no longer loads, or it
+            cannot be exported (:class:`inference.export.ExportError`, a subclass).
+    """
+    from inference.model import load_model_bytes
+
+    if hashlib.sha256(data).hexdigest() != checksum:
+        raise ModelFileError("the stored .keras does not match its checksum")
+    return _runtime_export(data, checksum, load_model_bytes(data), None)
 
 
 def _check_exercises_in_catalog(exercises: tuple[str, ...]) -> None:
@@ -97,7 +129,7 @@ def _check_exercises_in_catalog(exercises: tuple[str, ...]) -> None:
         )
 
 
-def _runtime_export(data: bytes, checksum: str, model, runtime_data: bytes | None) -> tuple[bytes, dict]:
+def _runtime_export(data: bytes, checksum: str, model, runtime_data: bytes | None) -> CheckedExport:
     """The checked ``.onnx`` export of the Keras ``model`` (made now, or ``runtime_data`` checked)."""
     from inference.export import check_export, export_model_bytes
     from inference.model import load_model_bytes
@@ -116,7 +148,7 @@ def _runtime_export(data: bytes, checksum: str, model, runtime_data: bytes | Non
             raise ModelFileError("the export was not made from this .keras file (source_sha256 differs)")
         record = {**record, "max_abs_diff_at_registration": check_export(model, load_model_bytes(runtime_data))}
     _dry_run_counting(load_model_bytes(runtime_data))
-    return runtime_data, record
+    return CheckedExport(data=runtime_data, checksum=hashlib.sha256(runtime_data).hexdigest(), record=record)
 
 
 def _dry_run_counting(model) -> None:

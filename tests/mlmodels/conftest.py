@@ -138,7 +138,10 @@ def staff_api(staff, client_for):
 
 @pytest.fixture
 def register(staff):
-    """Register a model file (validated like an upload); ``stage="production"`` activates it."""
+    """Register a model file (validated like an upload); ``stage="production"`` activates it.
+
+    Its export is queued on commit, which a test's transaction never reaches: the version has
+    none (workers load its ``.keras``) unless the test runs ``services.model_version_export``."""
 
     def _register(model: ModelFile, stage: str | None = None) -> ModelVersion:
         version = services.model_version_create(upload=validate_model_file(model.data), user=staff)
@@ -165,7 +168,12 @@ def eager_tasks(settings):
     app.conf.task_always_eager, app.conf.task_eager_propagates = before
     # apply_async caches each task's routing options on first use; forget them, so that a
     # later test that routes a task to a queue of its own (the e2e tests) is obeyed.
-    for task in (tasks.process_session, tasks.shadow_count_session, registry_tasks.evaluate_model_version):
+    for task in (
+        tasks.process_session,
+        tasks.shadow_count_session,
+        registry_tasks.evaluate_model_version,
+        registry_tasks.export_model_version,
+    ):
         task._exec_options = None
 
 

@@ -57,7 +57,8 @@ def test_upload_validates_before_storing(admin_client, admin_user, model_files, 
         admin_user,
         Stage.NONE,
     )
-    assert len(stored_files()) == 2  # the .keras and its .onnx export
+    assert len(stored_files()) == 1  # the .keras; its export is queued after the commit
+    assert version.runtime_status == "pending"
 
     resp = admin_client.post(f"{ADMIN}add/", {"upload": SimpleUploadedFile("m.keras", data), "notes": ""})
     assert "already registered" in resp.content.decode()
@@ -124,3 +125,21 @@ def test_evaluate_action_queues_evaluations(
     a.refresh_from_db()
     assert a.evaluation_status == "queued"
     assert [args[0] for args in sent] == [a.pk]
+
+
+def test_export_action_queues_exports_again(
+    admin_client, register, model_files, monkeypatch, django_capture_on_commit_callbacks
+):
+    from fitness.mlmodels import tasks
+
+    sent = []
+    monkeypatch.setattr(tasks.export_model_version, "delay", lambda *args: sent.append(args))
+    a = register(model_files["a"])
+    ModelVersion.objects.filter(pk=a.pk).update(runtime_export={"error": "the converter failed"})
+    page = admin_client.get(f"{ADMIN}{a.pk}/change/").content.decode()
+    assert "failed: the converter failed" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(ADMIN, {"action": "export", "_selected_action": [a.pk]})
+    a.refresh_from_db()
+    assert (a.runtime_status, a.runtime_export) == ("pending", {})
+    assert sent == [(a.pk,)]

@@ -80,12 +80,10 @@ class TestUpload:
         assert body["evaluation_status"] == "never"
         assert body["shadow"] == {"sessions": 0, "agreed": 0, "agreement": None, "errors": 0}
         assert body["stage_history"] == []
-        # The stored file is the uploaded one, content-addressed.
-        assert sorted(p.name for p in stored_files()) == sorted(
-            [f"{version.checksum}.keras", f"{version.runtime_checksum}.onnx"]
-        )
-        keras_file = next(p for p in stored_files() if p.suffix == ".keras")
-        assert keras_file.read_bytes() == model_files["a"].data
+        # The stored file is the uploaded one, content-addressed; its export is made later.
+        assert [p.name for p in stored_files()] == [f"{version.checksum}.keras"]
+        assert stored_files()[0].read_bytes() == model_files["a"].data
+        assert (body["runtime_status"], body["runtime_error"], body["runtime_export"]) == ("pending", "", {})
         assert body["checksum"] == version.checksum
         assert body["size_bytes"] == len(model_files["a"].data)
 
@@ -130,7 +128,7 @@ class TestUpload:
         assert resp.status_code == 400
         assert "a new model needs a new version" in resp.json()["file"][0]
         assert ModelVersion.objects.count() == 1
-        assert len(stored_files()) == 2  # the first version's .keras and its .onnx export
+        assert len(stored_files()) == 1  # the first version's .keras
 
     def test_too_large_is_refused(self, staff_api, model_files, settings):
         settings.FITNESS_MAX_MODEL_BYTES = 1000

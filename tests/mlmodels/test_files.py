@@ -11,7 +11,7 @@ from fitness.mlmodels.files import local_model_path
 from fitness.mlmodels.runtime import load_version_model
 from fitness.mlmodels.services import model_version_create
 from fitness.mlmodels.validation import validate_model_file
-from inference.model import DEFAULT_KERAS_PATH, ModelFileError
+from inference.model import DEFAULT_KERAS_PATH, DEFAULT_MODEL_PATH, ModelFileError
 
 pytestmark = pytest.mark.django_db
 
@@ -24,8 +24,8 @@ def cache_dir(settings, tmp_path):
 
 @pytest.fixture(scope="module")
 def validated(default_model_file):
-    """The shipped model file, validated once (loading it takes seconds)."""
-    return validate_model_file(DEFAULT_KERAS_PATH.read_bytes())
+    """The shipped model file with its shipped export, validated once (loading it takes seconds)."""
+    return validate_model_file(DEFAULT_KERAS_PATH.read_bytes(), runtime_data=DEFAULT_MODEL_PATH.read_bytes())
 
 
 @pytest.fixture

@@ -97,6 +97,7 @@ class TestRegisterShippedModel:
         from inference.model import DEFAULT_MODEL_PATH
 
         assert next(p for p in stored_files() if p.suffix == ".onnx").read_bytes() == DEFAULT_MODEL_PATH.read_bytes()
+        assert version.runtime_status == "ready"  # checked and stored by the command, not queued
         change = version.stage_changes.get()
         assert (change.from_stage, change.to_stage, change.changed_by) == ("none", "production", None)
         # Idempotent by checksum.
@@ -147,7 +148,7 @@ class TestRunPipeline:
 
     def test_a_production_file_that_changed_is_not_used(self, register, model_files):
         version = register(model_files["a"], stage="production")
-        with version.runtime_file.open("wb") as fh:  # what workers load: the .onnx export
+        with version.file.open("wb") as fh:  # what workers load until the version has its export
             fh.write(model_files["b"].data)
         recording = read_recording(model_channels_csv(), "csv")
         with pytest.raises(CountingError, match="not available"):

@@ -3,7 +3,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from fitness.mlmodels import extensions
-from fitness.mlmodels.models import SETTABLE_STAGE_CHOICES, ModelStageChange, ModelVersion
+from fitness.mlmodels.models import SETTABLE_STAGE_CHOICES, ModelStageChange, ModelVersion, RuntimeStatus
 from fitness.mlmodels.validation import ValidatedModelFile, validate_model_file
 from inference.model import ModelFileError
 
@@ -60,6 +60,8 @@ _VERSION_FIELDS = [
     "source",
     "checksum",
     "size_bytes",
+    "runtime_status",
+    "runtime_error",
     "channels",
     "derived_channels",
     "sample_rate_hz",
@@ -122,6 +124,15 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     code_version = serializers.CharField(read_only=True)
     uploaded_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     activated_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    runtime_status = serializers.ChoiceField(
+        choices=RuntimeStatus.choices,
+        read_only=True,
+        help_text=(
+            "the `.onnx` export workers load, made by an admin-queue worker after the upload: `pending` (workers "
+            "count with the `.keras` meanwhile), `ready`, or `failed` (reason in `runtime_error`; the `.keras` counts)"
+        ),
+    )
+    runtime_error = serializers.CharField(read_only=True, help_text="why the export failed; empty otherwise")
     shadow = serializers.SerializerMethodField()
 
     class Meta:
@@ -145,12 +156,17 @@ class ModelVersionDetailSerializer(ModelVersionSerializer):
     """A version with its full metadata and stage history (newest first)."""
 
     metadata = serializers.JSONField(read_only=True)
+    runtime_checksum = serializers.CharField(read_only=True, help_text="SHA-256 of the export; empty without one")
+    runtime_export = serializers.JSONField(
+        read_only=True,
+        help_text="how the export was made and checked (source_sha256, tolerance, max_abs_diff, ...), or {error}",
+    )
     stage_history = StageChangeSerializer(source="stage_changes", many=True, read_only=True)
 
     live_metrics = serializers.SerializerMethodField()
 
     class Meta(ModelVersionSerializer.Meta):
-        fields = [*_VERSION_FIELDS, "live_metrics", "metadata", "stage_history"]
+        fields = [*_VERSION_FIELDS, "runtime_checksum", "runtime_export", "live_metrics", "metadata", "stage_history"]
         read_only_fields = fields
 
     @extend_schema_field(LiveMetricsSerializer)
@@ -159,7 +175,8 @@ class ModelVersionDetailSerializer(ModelVersionSerializer):
 
 
 class ModelVersionUploadSerializer(serializers.Serializer):
-    """Multipart upload of one ``.keras`` model file; validated before anything is stored."""
+    """Multipart upload of one ``.keras`` model file; validated before anything is stored (its
+    ``.onnx`` export is made afterwards, by a worker)."""
 
     file = serializers.FileField(allow_empty_file=False)
     notes = serializers.CharField(required=False, allow_blank=True, max_length=2000)

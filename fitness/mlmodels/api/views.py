@@ -57,8 +57,11 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         responses={201: ModelVersionDetailSerializer, 400: dict, 413: dict},
         description=(
             "Upload a `.keras` model file with its metadata. It is validated first: it loads, its metadata "
-            "is complete, its input and output shapes match the metadata and a dry run works; otherwise "
-            "400 with the reason and nothing is stored. A new version starts in stage `none`."
+            "is complete, its input and output shapes match the metadata, its labels are catalog exercises "
+            "and a dry run counts; otherwise 400 with the reason and nothing is stored. A new version starts "
+            "in stage `none` with `runtime_status: pending`: its `.onnx` export (what workers load) is made "
+            "and checked against Keras afterwards by a worker of the admin queue; follow `runtime_status` "
+            "(`ready`, or `failed` with `runtime_error`). Until it is `ready`, workers count with the `.keras`."
         ),
     )
     def create(self, request: Request) -> Response:

@@ -5,6 +5,8 @@
   registers the model shipped with the code.
 - :mod:`.stages`: :func:`model_version_activate` (also the rollback) and
   :func:`model_version_set_stage`; every change is logged in ``ModelStageChange``.
+- :mod:`.export`: :func:`model_version_queue_export` (after an upload, or by staff) and
+  :func:`model_version_export` (worker, admin queue): the ``.onnx`` export workers load.
 - :mod:`.evaluation`: :func:`model_version_queue_evaluation` (web) and
   :func:`model_version_evaluate` (worker).
 
@@ -14,6 +16,7 @@ Shadow counting and re-processing change sessions, so they live with them
 
 from .common import MAX_ERROR_CHARS, RegistryError, jsonable
 from .evaluation import evaluation_dataset, model_version_evaluate, model_version_queue_evaluation
+from .export import model_version_export, model_version_queue_export
 from .registry import model_version_create, refuse_registered, register_shipped_model
 from .stages import SETTABLE_STAGES, model_version_activate, model_version_set_stage
 
@@ -26,7 +29,9 @@ __all__ = [
     "model_version_activate",
     "model_version_create",
     "model_version_evaluate",
+    "model_version_export",
     "model_version_queue_evaluation",
+    "model_version_queue_export",
     "model_version_set_stage",
     "refuse_registered",
     "register_shipped_model",

@@ -16,6 +16,7 @@ from inference.model import DEFAULT_KERAS_PATH, DEFAULT_MODEL_PATH, ModelFileErr
 from ..models import EvaluationStatus, ModelVersion, Source, Stage
 from ..validation import ValidatedModelFile, validate_model_file
 from .common import jsonable
+from .export import model_version_queue_export
 from .stages import model_version_activate
 
 if TYPE_CHECKING:
@@ -28,6 +29,11 @@ def model_version_create(
     *, upload: ValidatedModelFile, user: User | None, notes: str = "", source: str = Source.UPLOAD
 ) -> ModelVersion:
     """Store a validated model file as a new version in stage ``none``.
+
+    With the export checked beside it (``upload.runtime_data``: the shipped model) both are stored
+    now; otherwise the export is queued on the admin queue after the commit
+    (:func:`~fitness.mlmodels.services.export.model_version_export`) and workers count with the
+    ``.keras`` until it is stored.
 
     Raises:
         ModelFileError: the file, or another file with its version string, is already
@@ -54,6 +60,8 @@ def model_version_create(
                     f"{upload.runtime_checksum}.onnx", ContentFile(upload.runtime_data), save=False
                 )
             version.save(force_insert=True)
+            if not upload.runtime_data:
+                model_version_queue_export(version_id=version.pk)
     except IntegrityError:
         # A concurrent upload of the same file or version won the race: say which.
         _delete_files(version)
@@ -93,7 +101,8 @@ def register_shipped_model(
 
     Its export is ``runtime_path`` (default: the shipped ``default.onnx`` for the shipped
     ``default.keras``, else ``<path>.onnx`` where it exists), checked against the ``.keras``
-    (:func:`~fitness.mlmodels.validation.validate_model_file`); without one it is exported now.
+    and stored with it at once (:func:`~fitness.mlmodels.validation.validate_model_file`);
+    without one it is exported now (a command, not a request: it may take a minute).
 
     The new version becomes ``production`` when no version is, or when production is an
     earlier shipped model (a deploy updates the default; an uploaded version an admin
@@ -113,7 +122,7 @@ def register_shipped_model(
             runtime_path = DEFAULT_MODEL_PATH if shipped else path.with_suffix(".onnx")
         runtime_path = Path(runtime_path)
         runtime_data = runtime_path.read_bytes() if runtime_path.is_file() else None
-        validated = validate_model_file(path.read_bytes(), runtime_data=runtime_data)
+        validated = validate_model_file(path.read_bytes(), runtime_data=runtime_data, export=True)
         version = model_version_create(
             upload=validated, user=None, notes="shipped default model", source=Source.SHIPPED
         )
