@@ -77,3 +77,21 @@ def test_local_files_are_used_where_they_are(validated, media_root, cache_dir):
     path = local_model_path(version.file, checksum=version.checksum)
     assert path == media_root / version.file.name
     assert not cache_dir.exists()
+
+
+def test_an_upload_is_exported_from_the_bucket_into_the_bucket(s3_bucket, register, model_files, cache_dir):
+    """The export task's service reads the .keras through the storage API (a checked local copy)
+    and stores the export beside it in the bucket; workers then load the export."""
+    from fitness.mlmodels.services import model_version_export
+
+    version = register(model_files["a"])
+    assert version.runtime_status == "pending"
+    version = model_version_export(version_id=version.pk)
+    assert version.runtime_status == "ready"
+    assert s3_bucket.keys("models/") == sorted(
+        [f"models/{version.checksum}.keras", f"models/{version.runtime_checksum}.onnx"]
+    )
+    assert (cache_dir / f"{version.checksum}.keras").is_file()  # the copy the export was made from
+    onnx = s3_bucket.read(f"models/{version.runtime_checksum}.onnx")
+    assert hashlib.sha256(onnx).hexdigest() == version.runtime_checksum
+    assert load_version_model(version).checksum == version.runtime_checksum
