@@ -16,6 +16,8 @@ P1-P3. Here the choice is a routine, so that it can be repeated per fold:
   parameters chosen on all CaRa and muvr sets; sets scored as in :mod:`inference.scoring`,
   and repetitions centred in the labelled rest between sets (``setBreak``, outside every
   true set widened by 1 s) counted per hour of rest.
+- **Rest-bounded**: both protocols again, with only the combinations that count no more in the
+  rest of Exermote athletes ``EXERMOTE_TUNE`` than the shipped ratios; athletes 3-4 check it.
 
 Jump rope and jumping jacks keep their hints and stay on :mod:`inference.peaks` (as the
 pipeline counts them), which the grid does not change.
@@ -48,6 +50,10 @@ from inference.lab.evaluate_counter import (
     table_line,
 )
 from inference.scoring import score_sets, true_sets
+
+#: Exermote athletes whose rest tunes (a gate in :func:`sweep`, the rest bound in :func:`run`);
+#: the others check it.
+EXERMOTE_TUNE = ("1", "2")
 
 #: Values tried for each ratio of :mod:`inference.generic` (the shipped value is in each list).
 #: A first grid (periodicity 0.2-0.4, similarity 0.1-0.5, prominence 0.2-0.45, gap 2.5-4) chose
@@ -102,14 +108,16 @@ def exermote_workouts(data: Path) -> list[tuple[str, object, list[dict], np.ndar
 
 def score_exermote(workouts, count) -> dict:
     """Per-set rows and rest figures of ``count(recording) -> sets`` on the Exermote workouts."""
-    rows, phantom, rest_s = [], 0, 0.0
+    rows, phantom, rest_s, per_workout = [], 0, 0.0, []
     for name, rec, truth, set_break, rate in workouts:
         scored = score_sets(count(rec), truth, set_break, rate)
         rows += [{**r, "file": name, "subject": str(rec.subject)} for r in scored["sets"]]
         phantom += scored["phantom_reps"]
         rest_s += scored["rest_s"]
+        per_workout.append((str(rec.subject), scored["phantom_reps"], scored["rest_s"]))
     return {
         "rows": rows,
+        "per_workout": per_workout,
         "phantom_reps": phantom,
         "rest_hours": rest_s / 3600,
         "per_rest_hour": phantom / (rest_s / 3600),
@@ -158,19 +166,31 @@ def _true(rows: list[dict]) -> np.ndarray:
     return np.array([r["true"] for r in rows], dtype=np.int64)
 
 
-def choose(pred: np.ndarray, true: np.ndarray, train: np.ndarray, configs: list[dict], default: dict) -> int:
+def choose(
+    pred: np.ndarray,
+    true: np.ndarray,
+    train: np.ndarray,
+    configs: list[dict],
+    default: dict,
+    *,
+    allowed: np.ndarray | None = None,
+) -> int:
     """Index of the configuration with the best +-1 share on the ``train`` (bool mask) sets.
 
-    Ties: lower mean absolute error, then the shipped ``default``, then the first.
+    Only configurations where ``allowed`` (bool per configuration; None: all) compete. Ties:
+    lower mean absolute error, then the shipped ``default``, then the first.
     """
     err = np.abs(pred[:, train] - true[train])
     within = np.mean(err <= 1, axis=1)
     mae = np.mean(err, axis=1)
-    keys = [(-within[k], mae[k], configs[k] != default, k) for k in range(len(configs))]
+    ks = range(len(configs)) if allowed is None else np.flatnonzero(allowed)
+    keys = [(-within[k], mae[k], configs[k] != default, int(k)) for k in ks]
     return min(keys)[3]
 
 
-def held_out(grid: dict, folds: dict[str, np.ndarray], configs: list[dict], default: dict) -> dict:
+def held_out(
+    grid: dict, folds: dict[str, np.ndarray], configs: list[dict], default: dict, allowed: np.ndarray | None = None
+) -> dict:
     """Each fold's held-out rows scored with the configuration chosen on the other rows.
 
     ``folds``: name -> bool mask of the held-out sets. Returns per-row predictions, the chosen
@@ -181,7 +201,7 @@ def held_out(grid: dict, folds: dict[str, np.ndarray], configs: list[dict], defa
     out_pred = np.full(len(rows), -1, dtype=np.int64)
     chosen = {}
     for name, mask in folds.items():
-        k = choose(pred, true, ~mask, configs, default)
+        k = choose(pred, true, ~mask, configs, default, allowed=allowed)
         chosen[name] = configs[k]
         out_pred[mask] = pred[k, mask]
     scored = [{**r, "pred": int(p)} for r, p in zip(rows, out_pred, strict=True) if p >= 0]
@@ -237,14 +257,37 @@ def run(data: Path = DEFAULT_DATA, grid: dict = GRID, *, log=print) -> dict:
             {"params": c, "per_rest_hour": e["per_rest_hour"], "within1": summarise(e["rows"])["within1"]}
             for c, e in zip(configs, predicted["exermote"], strict=True)
         ]
+        # Rest as a bound: only configurations counting no more in the rest of the tuning
+        # athletes than the shipped ratios compete; the other athletes check it.
+        rest_tune = np.array([_rest_per_hour(e, EXERMOTE_TUNE, True) for e in predicted["exermote"]])
+        allowed = rest_tune <= rest_tune[k_ship]
+        k_bound = choose(predicted["pred"], true, every, configs, default, allowed=allowed)
+        report["rest_bounded"] = {
+            "bound_per_rest_hour": float(rest_tune[k_ship]),
+            "allowed": int(allowed.sum()),
+            "loco": held_out(predicted, {c: classes == c for c in sorted(set(classes))}, configs, default, allowed),
+            "loso": held_out(predicted, {s: subjects == s for s in sorted(set(subjects))}, configs, default, allowed),
+            "exermote_check": {
+                key: {
+                    "params": configs[k],
+                    "summary": summarise(
+                        [r for r in predicted["exermote"][k]["rows"] if r["subject"] not in EXERMOTE_TUNE]
+                    ),
+                    "per_rest_hour": _rest_per_hour(predicted["exermote"][k], EXERMOTE_TUNE, False),
+                }
+                for key, k in (("chosen", k_bound), ("shipped", k_ship))
+            },
+        }
     report["shipped_in_sample"] = summarise(
         [{**r, "pred": int(p)} for r, p in zip(rows, predicted["pred"][k_ship], strict=True)]
     )
     return report
 
 
-#: Exermote athletes whose rest tunes a gate in :func:`sweep`; the others check it.
-EXERMOTE_TUNE = ("1", "2")
+def _rest_per_hour(scored: dict, subjects: tuple[str, ...], inside: bool) -> float:
+    """Reps in rest per hour over the workouts of ``subjects`` (``inside``) or of the others."""
+    parts = [(n, s) for subject, n, s in scored["per_workout"] if (subject in subjects) == inside]
+    return sum(n for n, _ in parts) / (sum(s for _, s in parts) / 3600)
 
 
 def sweep(data: Path, name: str, values: list[float], *, log=print) -> list[dict]:
@@ -295,6 +338,20 @@ def markdown(report: dict) -> str:
                 f"reps in rest: {e['phantom_reps']} in {e['rest_hours']:.2f} h = {e['per_rest_hour']:.1f}/h",
                 "",
             ]
+    if "rest_bounded" in report:
+        b = report["rest_bounded"]
+        out.append(
+            f"rest-bounded (at most {b['bound_per_rest_hour']:.1f}/h on Exermote {EXERMOTE_TUNE}; "
+            f"{b['allowed']} allowed):"
+        )
+        for key in ("loco", "loso"):
+            out += [f"{key}:", head, *(line(k, v) for k, v in b[key]["overall"].items()), ""]
+        for key, e in b["exermote_check"].items():
+            out += [
+                f"exermote check athletes, {key} {e['params']}: {line('exermote', e['summary'])} "
+                f"rest {e['per_rest_hour']:.1f}/h"
+            ]
+        out.append("")
     out += ["loco per class:", head, *(line(k, v) for k, v in report["loco"]["per_class"].items())]
     return "\n".join(out)
 

@@ -35,6 +35,9 @@ def test_choose_prefers_within_one_then_mae_then_the_shipped_values():
     pred = np.array([[5, 5, 5, 6], [6, 5, 5, 5], [9, 9, 9, 9]])  # tie on +-1 and MAE
     assert choose(pred, true, every, configs, {"x": 1}) == 1
     assert choose(pred, true, np.array([True, False, False, False]), configs, {"x": 2}) == 0
+    # Only allowed configurations compete (the rest bound).
+    pred = np.array([[5, 5, 0, 0], [5, 5, 6, 6], [6, 6, 6, 9]])
+    assert choose(pred, true, every, configs, {"x": 0}, allowed=np.array([True, False, True])) == 2
 
 
 def test_held_out_scores_each_fold_with_what_the_other_folds_chose():
