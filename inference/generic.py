@@ -51,7 +51,7 @@ import numpy as np
 from scipy import signal
 
 from inference.io import Recording
-from inference.peak_sets import bandpass, group_sets, runs, shift_sets, stronger_polarity
+from inference.peak_sets import bandpass, group_sets, runs, shift_sets, split_groups, stronger_polarity
 from inference.preprocessing import resample
 from inference.results import CountedSet, CountingError
 
@@ -247,15 +247,15 @@ def _similar_cycles(x: np.ndarray, peaks: np.ndarray, period: int) -> np.ndarray
 def _trim_edges(x: np.ndarray, peaks: np.ndarray, period: float, fs: float) -> np.ndarray:
     """``peaks`` without the edge cycles of each set that do not match the set's own repetitions.
 
-    Sets are split as :func:`inference.peak_sets.group_sets` splits them. While a set's first
+    Sets are split as :func:`inference.peak_sets.group_sets` splits them
+    (:func:`~inference.peak_sets.split_groups`). While a set's first
     (last) cycle correlates under ``EDGE_SIMILARITY`` with the mean of its other cycles, it is
     dropped: getting into position and standing up after the last repetition move the wrist at
     the set's tempo but not in its shape. Sets of ``MIN_SET_REPS`` or fewer are left as they are.
     """
     n = round(period * fs)
-    groups = np.split(peaks, np.flatnonzero(np.diff(peaks) > SET_GAP_PERIODS * period * fs) + 1)
     kept = []
-    for group in groups:
+    for group in split_groups(peaks, SET_GAP_PERIODS * period * fs):
         cycles = _cycles(x, group, n)
         lo, hi = 0, group.size
         for side in (0, 1):

@@ -45,6 +45,11 @@ def stronger_polarity(proj: np.ndarray, find: Callable[[np.ndarray], np.ndarray]
     return max(candidates, key=lambda c: float(c[1][c[0]].mean()) if c[0].size else -np.inf)
 
 
+def split_groups(peaks: np.ndarray, gap_samples: float) -> list[np.ndarray]:
+    """Sorted peak indices split where two neighbours are more than ``gap_samples`` apart."""
+    return np.split(peaks, np.flatnonzero(np.diff(peaks) > gap_samples) + 1)
+
+
 def group_sets(
     peaks: np.ndarray,
     proj: np.ndarray,
@@ -75,8 +80,7 @@ def group_sets(
     """
     sets: list[CountedSet] = []
     half = round(period * fs / 2)
-    groups = np.split(peaks, np.flatnonzero(np.diff(peaks) > gap_periods * period * fs) + 1)
-    for group in groups:
+    for group in split_groups(peaks, gap_periods * period * fs):
         if group.size < min_reps:
             continue
         troughs = [max(0, group[0] - half)]
