@@ -137,6 +137,7 @@ def _runtime_export(data: bytes, checksum: str, model, runtime_data: bytes | Non
 
     if runtime_data is None:
         runtime_data, record = export_model_bytes(data, keras_model=model)
+        exported = load_model_bytes(runtime_data)
     else:
         if len(runtime_data) > settings.FITNESS_MAX_MODEL_BYTES:
             raise ModelFileError(f"the export is larger than {settings.FITNESS_MAX_MODEL_BYTES} bytes")
@@ -146,8 +147,9 @@ def _runtime_export(data: bytes, checksum: str, model, runtime_data: bytes | Non
             raise ModelFileError(f"the export: {exc}") from exc
         if record.get("source_sha256") != checksum:
             raise ModelFileError("the export was not made from this .keras file (source_sha256 differs)")
-        record = {**record, "max_abs_diff_at_registration": check_export(model, load_model_bytes(runtime_data))}
-    _dry_run_counting(load_model_bytes(runtime_data))
+        exported = load_model_bytes(runtime_data)
+        record = {**record, "max_abs_diff_at_registration": check_export(model, exported)}
+    _dry_run_counting(exported)
     return CheckedExport(data=runtime_data, checksum=hashlib.sha256(runtime_data).hexdigest(), record=record)
 
 
