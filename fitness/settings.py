@@ -247,6 +247,10 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": env.int("API_PAGE_SIZE", default=20),
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Request bodies are JSON; the views that take a file (recording and model uploads) read
+    # multipart instead, and only there: one content type per body in the schema, so generated
+    # clients get one typed method per operation.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     # Rates per scope (fitness/core/throttling.py reads them per request); 429 with Retry-After above.
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("API_ANON_THROTTLE_RATE", default="100/minute"),

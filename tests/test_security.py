@@ -259,6 +259,28 @@ def test_with_debug_on_a_key_is_made_once_per_install_and_kept(tmp_path):
     assert again.stdout.strip().splitlines()[-1] == key
 
 
+def test_manage_py_uses_the_local_key_like_make_run(tmp_path):
+    """The README's `manage.py createsuperuser` on a checkout where `make run` made var/secret_key:
+    no key exported by hand, non-interactive as Django allows (DJANGO_SUPERUSER_*, --noinput)."""
+    key_file = tmp_path / "secret_key"
+    key_file.write_text(secrets.token_urlsafe(50) + "\n")
+    env = {"DJANGO_SECRET_KEY_FILE": str(key_file), "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+    migrated = manage("migrate", "--noinput", env=env)
+    assert migrated.returncode == 0, migrated.stderr
+    admin = {"DJANGO_SUPERUSER_USERNAME": "root", "DJANGO_SUPERUSER_PASSWORD": "a-long-admin-pass-7", **env}
+    admin["DJANGO_SUPERUSER_EMAIL"] = "root@example.org"
+    created = manage("createsuperuser", "--noinput", env=admin)
+    assert created.returncode == 0, created.stderr
+    code = "from fitness.accounts.models import User; print(User.objects.get(username='root').is_superuser)"
+    shown = manage("shell", "-c", code, env=env)
+    assert shown.stdout.strip().splitlines()[-1] == "True", shown.stderr
+    # Without the file (a production host) it refuses as before.
+    key_file.unlink()
+    refused = manage("createsuperuser", "--noinput", env=admin)
+    assert refused.returncode != 0
+    assert "DJANGO_SECRET_KEY is not set" in refused.stderr
+
+
 def make_env(**extra: str) -> dict[str, str]:
     """The environment of a `make` call: this one without DJANGO_SECRET_KEY."""
     return {**{k: v for k, v in os.environ.items() if k != "DJANGO_SECRET_KEY"}, **extra}

@@ -72,6 +72,18 @@ class ExportSerializer(serializers.Serializer):
     )
 
 
+class TokenPairSerializer(serializers.Serializer):
+    """What the token and refresh endpoints answer (the schema of their 200): a short-lived
+    access token for ``Authorization: Bearer`` and the refresh token that gets the next pair."""
+
+    access = serializers.CharField(
+        read_only=True, help_text="JWT for `Authorization: Bearer`, valid JWT_ACCESS_MINUTES"
+    )
+    refresh = serializers.CharField(
+        read_only=True, help_text="JWT for /auth/token/refresh/ and /auth/logout/, valid JWT_REFRESH_DAYS; works once"
+    )
+
+
 class TokenObtainPairSerializer(_TokenObtainPairSerializer):
     """simplejwt's login, watched by django-axes (settings.py, "Authentication"): the request goes
     to ``authenticate()``, so failures are counted; a locked-out account or address is answered

@@ -4,10 +4,11 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from fitness.core.throttling import AuthRateThrottle
 
-from .serializers import TokenObtainPairSerializer, TokenRefreshSerializer
+from .serializers import TokenObtainPairSerializer, TokenPairSerializer, TokenRefreshSerializer
 from .views import LogoutView, RegisterView
 
-_auth_tag = extend_schema_view(post=extend_schema(tags=["auth"]))
+# simplejwt's views answer from their serializer's validate(): the schema says what is sent.
+_auth_tag = extend_schema_view(post=extend_schema(tags=["auth"], responses={200: TokenPairSerializer}))
 
 urlpatterns = [
     path("register/", RegisterView.as_view(), name="auth-register"),

@@ -3,7 +3,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -35,7 +35,6 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     """Model versions (staff only): upload, evaluate, stage, activate and roll back."""
 
     permission_classes = [permissions.IsAdminUser]
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
     queryset = ModelVersion.objects.none()  # for the schema; requests use get_queryset()
     filterset_fields = ["stage"]
 
@@ -43,6 +42,12 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         if getattr(self, "swagger_fake_view", False):
             return ModelVersion.objects.none()
         return selectors.model_version_list(with_history=self.action != "list")
+
+    def get_parsers(self):
+        # JSON bodies (settings), but the upload, which carries a file: multipart only. Called
+        # before DRF sets ``action``, so the action is looked up from the method here.
+        action = getattr(self, "action", None) or self.action_map.get(self.request.method.lower())
+        return [MultiPartParser()] if action == "create" else super().get_parsers()
 
     def get_serializer_class(self):
         return ModelVersionSerializer if self.action == "list" else ModelVersionDetailSerializer

@@ -6,7 +6,7 @@ from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, NotFound
 from rest_framework.pagination import CursorPagination
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -81,7 +81,8 @@ class SessionViewSet(
 
     serializer_class = SessionSerializer
     permission_classes = [permissions.IsAuthenticated, IsOwner]
-    parser_classes = [MultiPartParser, FormParser]
+    # The upload carries a file: multipart. Actions with a body name JSONParser themselves.
+    parser_classes = [MultiPartParser]
     queryset = SensorSession.objects.none()  # for the schema; requests use get_queryset()
 
     def get_queryset(self):
@@ -210,7 +211,7 @@ class SessionViewSet(
             "counted_reps null and reviewed; the session's total_reps and statistics follow."
         ),
     )
-    @action(detail=True, methods=["post"], url_path="sets", parser_classes=[JSONParser, FormParser, MultiPartParser])
+    @action(detail=True, methods=["post"], url_path="sets", parser_classes=[JSONParser])
     def add_set(self, request: Request, pk=None) -> Response:
         session = self.get_object()
         serializer = SetAddSerializer(data=request.data)
@@ -239,7 +240,7 @@ class SessionViewSet(
         detail=False,
         methods=["post"],
         permission_classes=[permissions.IsAdminUser],
-        parser_classes=[JSONParser, FormParser, MultiPartParser],
+        parser_classes=[JSONParser],
     )
     def reprocess(self, request: Request) -> Response:
         serializer = ReprocessSerializer(data=request.data)
