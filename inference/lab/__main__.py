@@ -1,6 +1,6 @@
 """Research command line: ``python -m inference.lab <command>``.
 
-Commands: train, evaluate, rescore, export, evaluate-peaks, evaluate-counter,
+Commands: train, evaluate, distill, rescore, export, evaluate-peaks, evaluate-counter,
 evaluate-counter-folds.
 
 Training and leave-one-subject-out evaluation of the phase classifier on the Exermote
@@ -14,6 +14,7 @@ import argparse
 import json
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 
@@ -57,6 +58,36 @@ def _cmd_train(args: argparse.Namespace) -> int:
         verbose=args.verbose,
     )
     print(json.dumps({"version": spec.version, "evaluation": spec.evaluation.get("overall")}))
+    return 0
+
+
+def _cmd_distill(args: argparse.Namespace) -> int:
+    from inference.lab.distill import DISTILLED, choose_variant, loso_distill, markdown, train_shipped, write_report
+
+    hp = _hp_from_args(args)
+    if hp.architecture != "sequence":
+        print("distill: needs the sequence architecture", file=sys.stderr)
+        return 2
+    if args.teacher_weight is not None:
+        if not 0.0 <= args.teacher_weight <= 1.0:
+            print("distill: --teacher-weight must be within [0, 1]", file=sys.stderr)
+            return 2
+        hp = replace(hp, teacher_weight=args.teacher_weight)
+    sizes = tuple(sorted({int(k) for k in args.sizes.split(",")} | {hp.ensemble}))
+    if min(sizes) < 1:
+        print("distill: --sizes must be positive", file=sys.stderr)
+        return 2
+    report = None
+    if not args.skip_evaluation:
+        save = Path(args.save_probabilities) if args.save_probabilities else None
+        report = loso_distill(Path(args.data), hp, sizes=sizes, save_probabilities=save, verbose=args.verbose)
+        write_report(report, Path(args.report))
+        print(markdown(report), file=sys.stderr)
+    variant = args.ship or (choose_variant(report) if report else DISTILLED)
+    spec = train_shipped(
+        report, Path(args.data), Path(args.out) if args.out else None, hp, variant=variant, verbose=args.verbose
+    )
+    print(json.dumps({"version": spec.version, "variant": variant, "evaluation": spec.evaluation.get("overall")}))
     return 0
 
 
@@ -176,6 +207,31 @@ def _add_counter_commands(sub, data_root: str) -> None:
     folds.set_defaults(func=_cmd_evaluate_counter_folds)
 
 
+def _add_distill_command(sub, data_dir: str) -> None:
+    """One network distilled from the ensemble, measured beside smaller ensembles (issue 31)."""
+    distill = sub.add_parser(
+        "distill",
+        help="LOSO: ensembles of each size and one network distilled from the ensemble; then train on all "
+        "athletes and save the distilled network if it measures within one set of the ensemble, else the "
+        "smallest ensemble that does",
+    )
+    distill.add_argument("--data", default=data_dir, help="folder of Exermote CSV files")
+    distill.add_argument("--epochs", type=int, default=None)
+    distill.add_argument("--seed", type=int, default=None)
+    distill.add_argument("--ensemble", type=int, default=None, help="networks of the teacher (default 10)")
+    distill.add_argument("--sizes", default="1,3,5", help="smaller ensembles to measure from the same members")
+    distill.add_argument(
+        "--teacher-weight", dest="teacher_weight", type=float, default=None, help="teacher's share of the targets"
+    )
+    distill.add_argument("--ship", default=None, help="save this variant (distilled, ensemble-K) whatever LOSO says")
+    distill.add_argument("--skip-evaluation", action="store_true", help="do not run LOSO first")
+    distill.add_argument("--report", default="reports/distill.json", help="LOSO figures (JSON, and .md beside)")
+    distill.add_argument("--save-probabilities", default=None, metavar="NPZ", help="held-out probabilities per variant")
+    distill.add_argument("--out", default=None, help="model file (default inference/models/default.keras)")
+    distill.add_argument("--verbose", type=int, default=0)
+    distill.set_defaults(func=_cmd_distill)
+
+
 def main(argv: list[str] | None = None) -> int:
     from inference.lab.train import DEFAULT_DATA_DIR
 
@@ -238,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument(
                 "--unanchored", action="store_true", help="self-train without the labelled training athletes"
             )
+
+    _add_distill_command(sub, str(DEFAULT_DATA_DIR))
 
     rescore = sub.add_parser("rescore", help="count saved LOSO held-out probabilities again, without training")
     rescore.add_argument("path", metavar="NPZ", help="written by train/evaluate --save-probabilities")

@@ -74,6 +74,11 @@ class Hyperparameters:
     # Networks trained with seeds seed, seed+1, ... whose probabilities are averaged (a deep
     # ensemble): single networks vary too much between seeds.
     ensemble: int = 10
+    # Distillation (inference.lab.distill): a network trained on the averaged probabilities of
+    # `teacher_ensemble` networks (0: on the phases alone), mixed with the true phases; the
+    # teacher's share of the targets.
+    teacher_ensemble: int = 0
+    teacher_weight: float = 0.5
     seed: int = 0
     # Counting: a set is extended by cycles that correlate with its own at this or more
     # (inference.cycles; 0: off); the least value that adds no repetition in labelled rest.
@@ -281,6 +286,31 @@ def class_weights(y: np.ndarray, n_labels: int) -> np.ndarray:
     return np.sqrt(counts.sum() / (n_labels * np.maximum(counts, 1)))
 
 
+def training_sequences(prepared: list[Labelled], scaler: Scaler, hp: Hyperparameters, rng: np.random.Generator):
+    """Each recording and its ``hp.augment_copies`` augmented copies, as a network reads them:
+    yields ``(x, y)``, x (m, len(hp.input_channels)) standardised by ``scaler``, y (m,) label
+    indices. Draws from ``rng`` in a fixed order, so a seed gives the same copies."""
+    for p in prepared:
+        for copy in range(hp.augment_copies + 1):
+            x, y = p.x, p.y
+            if copy > 0:
+                x, y = time_warp(augment(x, hp.channels, rng, hp), y, hp.channels, rng, hp.augment_time_warp)
+            yield scaler.transform(derive_channels(x, hp.channels, hp.derived_channels)), y
+
+
+def new_network(hp: Hyperparameters):
+    """An untrained network of ``hp``'s architecture and its training batch size."""
+    if hp.architecture == "sequence":
+        network = build_sequence_network(
+            len(hp.input_channels), len(hp.labels), conv_filters=hp.conv_filters, lstm_units=hp.lstm_units
+        )
+        return network, max(1, hp.batch_size // 4)  # crops of `window` samples, not windows
+    network = build_network(
+        hp.window, len(hp.input_channels), len(hp.labels), conv_filters=hp.conv_filters, lstm_units=hp.lstm_units
+    )
+    return network, hp.batch_size
+
+
 def _fit_member(prepared: list[Labelled], scaler: Scaler, hp: Hyperparameters, *, verbose: int = 0):
     """Train one network with ``hp.seed`` on ``scaler``-standardised inputs; returns the Keras model."""
     import keras
@@ -289,32 +319,18 @@ def _fit_member(prepared: list[Labelled], scaler: Scaler, hp: Hyperparameters, *
     rng = np.random.default_rng(hp.seed)
     xs, ys = [], []
     sequence = hp.architecture == "sequence"
-    for p in prepared:
-        for copy in range(hp.augment_copies + 1):
-            x, y = p.x, p.y
-            if copy > 0:
-                x, y = time_warp(augment(x, hp.channels, rng, hp), y, hp.channels, rng, hp.augment_time_warp)
-            x = scaler.transform(derive_channels(x, hp.channels, hp.derived_channels))
-            if sequence:
-                xs.append(sequence_crops(x, hp.window))
-                ys.append(sequence_crops(y, hp.window))
-            else:
-                xs.append(windows(x, hp.window, hp.label_offset, hp.train_stride))
-                ys.append(y[:: hp.train_stride])
+    for x, y in training_sequences(prepared, scaler, hp, rng):
+        if sequence:
+            xs.append(sequence_crops(x, hp.window))
+            ys.append(sequence_crops(y, hp.window))
+        else:
+            xs.append(windows(x, hp.window, hp.label_offset, hp.train_stride))
+            ys.append(y[:: hp.train_stride])
     x_all, y_all = np.concatenate(xs), np.concatenate(ys)
     order = rng.permutation(len(y_all))
     x_all, y_all = x_all[order], y_all[order]
     weights = class_weights(y_all, len(hp.labels)) if hp.class_weighting else np.ones(len(hp.labels))
-    if sequence:
-        network = build_sequence_network(
-            len(hp.input_channels), len(hp.labels), conv_filters=hp.conv_filters, lstm_units=hp.lstm_units
-        )
-        batch_size = max(1, hp.batch_size // 4)  # crops of `window` samples, not windows
-    else:
-        network = build_network(
-            hp.window, len(hp.input_channels), len(hp.labels), conv_filters=hp.conv_filters, lstm_units=hp.lstm_units
-        )
-        batch_size = hp.batch_size
+    network, batch_size = new_network(hp)
     return train_network(
         network, x_all, y_all, weights, epochs=hp.epochs, learning_rate=hp.learning_rate, batch_size=batch_size,
         verbose=verbose,
@@ -331,18 +347,23 @@ def train_network(
     learning_rate: float,
     batch_size: int,
     verbose: int = 0,
+    targets: np.ndarray | None = None,
 ):
     """Fit ``network`` on inputs ``x`` and phase indices ``y`` (the network's output shape
     without the label axis), the loss weighted by ``weights`` (n_labels,) per phase: Adam with
-    a cosine-decayed learning rate over all ``epochs``, shuffled each epoch. Returns ``network``."""
+    a cosine-decayed learning rate over all ``epochs``, shuffled each epoch. Returns ``network``.
+
+    ``targets``, shape ``y.shape + (n_labels,)``, are probabilities to learn instead of the
+    phases ``y`` (cross-entropy against them; distillation); ``y`` still weights the loss."""
     import keras
 
     steps = epochs * int(np.ceil(len(y) / batch_size))
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps)
-    network.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy")
+    loss = "sparse_categorical_crossentropy" if targets is None else "categorical_crossentropy"
+    network.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss)
     network.fit(
         x,
-        y,
+        y if targets is None else targets,
         sample_weight=weights[y].astype(np.float32),
         batch_size=batch_size,
         epochs=epochs,
@@ -368,7 +389,7 @@ def build_spec(
 
     if version is None:
         version_key = hashlib.sha256((repr(hp.to_dict()) + digest).encode()).hexdigest()[:10]
-        members = f"x{hp.ensemble}" if hp.ensemble > 1 else ""
+        members = f"x{hp.ensemble}" if hp.ensemble > 1 else ("-distilled" if hp.teacher_ensemble else "")
         version = f"phase-{'bilstm' if hp.architecture == 'sequence' else 'cnnlstm'}{members}-{version_key}"
     return ModelSpec(
         version=version,
