@@ -104,9 +104,13 @@ INSTALLED_APPS = [
     "fitness.stats",
     "fitness.mlmodels",
     "fitness.webhooks",
+    # /metrics, request ids, JSON log lines (docs/operations.md, "Metrics and logs").
+    "fitness.observability",
 ]
 
 MIDDLEWARE = [
+    # First: the request id (X-Request-ID) is on every log line, task and answer; HTTP metrics.
+    "fitness.observability.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (admin, API docs) straight from the WSGI app, before sessions and auth.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -436,13 +440,50 @@ FITNESS_WEBHOOKS_RETRY_BACKOFF_MAX_S = env.float("FITNESS_WEBHOOKS_RETRY_BACKOFF
 FITNESS_WEBHOOKS_MAX_PER_USER = env.int("FITNESS_WEBHOOKS_MAX_PER_USER", default=10)
 
 # --- Logging ------------------------------------------------------------------------
+# JSON lines (python-json-logger) with the request id and session id of what the line is about
+# (fitness.observability.context); LOG_FORMAT=text keeps the plain lines (and Celery's own
+# format in workers) for local runs. Workers take this configuration in JSON mode
+# (workers/celery.py).
+LOG_FORMAT = env.str("LOG_FORMAT", default="json").lower()
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}")
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "filters": {"context": {"()": "fitness.observability.context.LogContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(session_id)s %(process)d",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["context"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
+if LOG_FORMAT == "json":
+    # runserver's access lines too (the request middleware logs each request with its id).
+    LOGGING["loggers"] = {"django.server": {"handlers": ["console"], "level": "INFO", "propagate": False}}
+
+# --- Metrics ------------------------------------------------------------------------
+# GET /metrics (Prometheus): with FITNESS_METRICS_TOKEN, a scraper showing
+# "Authorization: Bearer <token>"; with FITNESS_METRICS_ALLOWED_NETWORKS (CIDRs, comma-separated),
+# one from those networks; with neither, loopback only. PROMETHEUS_MULTIPROC_DIR (read by
+# prometheus_client) sums the HTTP metrics of several web processes (gunicorn -w N).
+FITNESS_METRICS_TOKEN = env.str("FITNESS_METRICS_TOKEN", default="")
+FITNESS_METRICS_ALLOWED_NETWORKS = env.list("FITNESS_METRICS_ALLOWED_NETWORKS", default=[])
+#: Seconds the production version's live metrics (an aggregate over its sets) are kept between scrapes.
+FITNESS_METRICS_LIVE_CACHE_S = env.float("FITNESS_METRICS_LIVE_CACHE_S", default=300.0)
+#: Seconds a scrape waits for the broker (queue lengths) before it reports fitness_broker_up 0.
+FITNESS_METRICS_BROKER_TIMEOUT_S = env.float("FITNESS_METRICS_BROKER_TIMEOUT_S", default=2.0)
 
 if not DEBUG:
     SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -454,7 +495,7 @@ if not DEBUG:
 # is clean with it, DJANGO_SECRET_KEY (50+ random characters) and DJANGO_ALLOWED_HOSTS.
 HTTPS = env.bool("DJANGO_HTTPS", default=False)
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=HTTPS)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]  # load balancers and Prometheus use plain HTTP
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31_536_000 if HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS)
 SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=HTTPS)

@@ -1,5 +1,6 @@
 """URL map: /api/v1/ (auth, workouts, sessions, stats, model-versions), /api/schema/, /api/docs/ (Swagger UI),
-/api/redoc/, /admin/, /healthz. The docs pages load their assets from our own static files (no network)."""
+/api/redoc/, /admin/, /healthz, /metrics (Prometheus; not an API operation). The docs pages load their assets
+from our own static files (no network)."""
 
 from django.contrib import admin
 from django.db import connection
@@ -7,6 +8,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
 from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from fitness.observability.views import metrics
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -35,6 +38,7 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema", template_name="api/redoc.html"), name="redoc"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
 ]
 
 
