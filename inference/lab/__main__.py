@@ -78,7 +78,9 @@ def _cmd_distill(args: argparse.Namespace) -> int:
         print("distill: --sizes must be positive", file=sys.stderr)
         return 2
     report = None
-    if not args.skip_evaluation:
+    if args.reuse_report:
+        report = json.loads(Path(args.report).read_text())
+    elif not args.skip_evaluation:
         save = Path(args.save_probabilities) if args.save_probabilities else None
         report = loso_distill(Path(args.data), hp, sizes=sizes, save_probabilities=save, verbose=args.verbose)
         write_report(report, Path(args.report))
@@ -225,6 +227,9 @@ def _add_distill_command(sub, data_dir: str) -> None:
     )
     distill.add_argument("--ship", default=None, help="save this variant (distilled, ensemble-K) whatever LOSO says")
     distill.add_argument("--skip-evaluation", action="store_true", help="do not run LOSO first")
+    distill.add_argument(
+        "--reuse-report", action="store_true", help="take the LOSO figures from --report (written by an earlier run)"
+    )
     distill.add_argument("--report", default="reports/distill.json", help="LOSO figures (JSON, and .md beside)")
     distill.add_argument("--save-probabilities", default=None, metavar="NPZ", help="held-out probabilities per variant")
     distill.add_argument("--out", default=None, help="model file (default inference/models/default.keras)")
