@@ -50,8 +50,11 @@ run: migrate
 worker: migrate
 	$(VENV)/bin/celery -A workers worker $(WORKER_ARGS) $(BEAT_ARGS)
 
+# On every core (pytest-xdist): a test file runs whole in one process (its fixtures and any
+# queue or folder it shares between its tests stay in that process); PYTEST_ARGS="-n 0" runs serially.
+PYTEST_ARGS ?= -n auto --dist loadfile
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 # All benchmarks, each merging its key into bench/results.json (the README's "Performance"):
 # stats: latency (p50/p95) of the statistics and history endpoints with five years of synthetic
