@@ -4,7 +4,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, NotFound
+from rest_framework.exceptions import APIException, AuthenticationFailed, NotFound
 from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -144,6 +144,8 @@ class SessionViewSet(
             )
         except RecordingError as exc:
             raise serializers.ValidationError({exc.field: [exc.message]}) from exc
+        except services.AccountGoneError as exc:
+            raise AuthenticationFailed("the account was deleted during the upload; nothing was stored") from exc
         body = SessionSerializer(session, context=self.get_serializer_context()).data
         return Response(body, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
 
