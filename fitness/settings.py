@@ -170,17 +170,21 @@ AUTH_PASSWORD_VALIDATORS = [
 # django-axes counts failed logins on every path that calls authenticate() with the request:
 # the admin login form, the JWT token endpoint (its serializer passes the request) and the
 # password change. After AXES_FAILURE_LIMIT failures within the cool-off, logins of that
-# account (from any address) and from that address (for any account) are refused for
-# AXES_COOLOFF_MINUTES after the last failure: the admin answers axes' page, the API a 429
-# JSON error with Retry-After. A successful login forgets the failures of its account (not
-# those of its address on other accounts). Counts live in the database (all processes).
+# account from that address are refused (the pair: the owner on another address, and other
+# users of the address, are not locked out); after FITNESS_LOGIN_ADDRESS_FAILURE_LIMIT failures
+# of one address across accounts (password spraying), logins from that address are refused.
+# Both last AXES_COOLOFF_MINUTES after the last failure: the admin answers axes' page, the API a
+# 429 JSON error with Retry-After. A successful login forgets the failures of its account from
+# its address. Counts live in the database (all processes).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
 AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15.0))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# [["username", "ip_address"]], plus "ip_address" once the address is over its own limit.
+AXES_LOCKOUT_PARAMETERS = "fitness.accounts.lockout.lockout_parameters"
+FITNESS_LOGIN_ADDRESS_FAILURE_LIMIT = env.int("FITNESS_LOGIN_ADDRESS_FAILURE_LIMIT", default=50)
 AXES_RESET_ON_SUCCESS = False  # fitness.accounts.lockout forgets the account's failures instead
 # The client address as the API's throttles see it (X-Forwarded-For only API_NUM_PROXIES deep).
 AXES_CLIENT_IP_CALLABLE = "fitness.accounts.lockout.client_ip"

@@ -81,6 +81,9 @@ def user_delete(*, user: User) -> None:
     from fitness.workouts.plots import forget_plots_on_commit
 
     with transaction.atomic():
+        # Locked first, as an upload locks it to insert its session: no upload commits a
+        # session of this user between the collection below and the delete.
+        list(type(user).objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True))
         sessions = list(SensorSession.objects.filter(user=user).only("id", "file", "finished_at"))
         storage = SensorSession._meta.get_field("file").storage
         names = [s.file.name for s in sessions if s.file.name]

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from fitness.workouts import selectors as workout_selectors
 from fitness.workouts.models import ExerciseSet
+from fitness.workouts.services.corrections import MAX_CADENCE_HZ
 
 if TYPE_CHECKING:
     from fitness.accounts.models import User
@@ -231,7 +232,9 @@ def user_records(*, user: User) -> list[dict]:
     - ``most_reps`` (per exercise): the set with the most repetitions; value in ``reps``.
     - ``longest_run`` (jump rope): the longest continuous set; value in ``s``.
     - ``fastest_cadence`` (per exercise): the highest repetitions per minute over a
-      whole set of at least ``MIN_CADENCE_REPS`` repetitions; value in ``reps/min``.
+      whole set of at least ``MIN_CADENCE_REPS`` repetitions; value in ``reps/min``. A set
+      faster than ``MAX_CADENCE_HZ`` (beyond any human: stored before corrections were
+      bounded) is no record.
 
     Ties go to the set performed first (the record was set then).
     """
@@ -245,8 +248,10 @@ def user_records(*, user: User) -> list[dict]:
         for s in _best_per_exercise(runs, F("duration").desc())
     ]
 
-    paced = sets.filter(reps__gte=MIN_CADENCE_REPS, end_s__gt=F("start_s")).annotate(
-        cadence=Cast("reps", FloatField()) * 60.0 / duration
+    paced = (
+        sets.filter(reps__gte=MIN_CADENCE_REPS, end_s__gt=F("start_s"))
+        .annotate(cadence=Cast("reps", FloatField()) * 60.0 / duration)
+        .filter(cadence__lte=MAX_CADENCE_HZ * 60.0)
     )
     records += [
         _record("fastest_cadence", s, round(s.reps * 60.0 / (s.end_s - s.start_s), 2), "reps/min")

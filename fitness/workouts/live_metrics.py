@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from django.db.models import Count, F, Q, Sum
-from django.db.models.functions import Abs, Coalesce
+from django.db.models import Count, F, Q, Sum, Value
+from django.db.models.functions import Abs, Coalesce, Least
 
 from inference.scoring import set_count_figures
 
@@ -25,6 +25,10 @@ _REVIEWED = Q(reviewed_at__isnull=False)
 #: A reviewed set with repetitions: a true set, as ``inference.scoring`` counts them.
 _TRUE = _REVIEWED & Q(reps__gt=0)
 _COUNTED = Q(counted_reps__gt=0)
+#: A set's count error weighs at most this many repetitions in ``count_mae``: one user's
+#: corrections (up to 10,000 repetitions a set) cannot swing a version's figures without
+#: bound; a set this far off is a failure of the set either way (docs/reliability.md).
+MAX_SET_ERROR = 20
 _TALLIES = (
     "sets_counted", "sets_reviewed", "sets_corrected", "true_sets", "exact", "within_1", "abs_error",
     "phantom_sets", "phantom_reps", "missed_sets",
@@ -58,7 +62,9 @@ def live_metrics(versions: Sequence[ModelVersion]) -> dict[int, dict]:
       reviewed; ``sets_corrected``: of those, the ones whose ``reps`` differ from ``counted_reps``;
     - over true sets (reviewed, ``reps`` > 0, user-added ones included), the figures of
       :func:`inference.scoring.set_count_figures`: ``sets``, ``sets_exact``, ``sets_within_1``,
-      ``count_mae``, ``missed_sets`` (counted 0: added by the user, or not found by a re-count);
+      ``count_mae`` (each set's error capped at ``MAX_SET_ERROR`` repetitions, so that no user's
+      corrections move it by more than that), ``missed_sets`` (counted 0: added by the user,
+      or not found by a re-count);
     - ``phantom_sets``: counted sets the user corrected to 0, and their ``phantom_reps``;
 
     and the same per exercise (``by_exercise``) and per counting method (``by_method``; a set
@@ -67,7 +73,7 @@ def live_metrics(versions: Sequence[ModelVersion]) -> dict[int, dict]:
     pk_of = {v.version: v.pk for v in versions}
     rows = (
         ExerciseSet.objects.filter(session__model_version__in=list(pk_of), session__status=SensorSession.Status.DONE)
-        .alias(error=Abs(F("reps") - Coalesce("counted_reps", 0)))
+        .alias(error=Least(Abs(F("reps") - Coalesce("counted_reps", 0)), Value(MAX_SET_ERROR)))
         .values("session__model_version", "exercise", "method")
         .annotate(
             sets_counted=Count("id", filter=_COUNTED),

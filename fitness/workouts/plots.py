@@ -2,12 +2,15 @@
 
 Rendered lazily on the first request for a counted session and kept in Django's
 cache. The cache key holds the session's ``finished_at``, which every (re)count
-changes, so a reprocessed session never shows a stale plot; deleting a session
-or an account forgets its entries (:func:`forget_plots_on_commit`).
+changes, and the entry the digest of the sets it was drawn from, which every
+correction changes: neither a reprocessed nor a corrected session shows a stale
+plot. Deleting a session or an account forgets its entries
+(:func:`forget_plots_on_commit`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Iterable
 
@@ -33,8 +36,17 @@ class SessionNotCountedError(Exception):
 
 
 def plot_cache_key(session: SensorSession) -> str:
+    """The cache key of a session's plot: one per count; its entry is ``(sets_digest, png)``."""
     stamp = session.finished_at.isoformat() if session.finished_at else "none"
     return f"session-plot:v{PLOT_VERSION}:{session.pk}:{stamp}"
+
+
+def sets_digest(session: SensorSession, sets: Iterable[ExerciseSet]) -> str:
+    """What the plot draws of the counting result (total, and each set's exercise, reps and
+    times), as a short hex digest: any correction, added or deleted set changes it."""
+    parts = [str(session.total_reps)]
+    parts += [f"{s.pk}:{s.index}:{s.exercise}:{s.reps}:{s.start_s!r}:{s.end_s!r}" for s in sets]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
 
 def forget_plots_on_commit(sessions: Iterable[SensorSession]) -> None:
@@ -56,16 +68,19 @@ def session_plot_png(*, session: SensorSession) -> bytes:
     if session.status != SensorSession.Status.DONE:
         raise SessionNotCountedError(session.status)
     key = plot_cache_key(session)
-    png = cache.get(key)
-    if png is None:
-        sets = list(ExerciseSet.objects.filter(session=session).prefetch_related("repetitions").order_by("index"))
-        with session.file.open("rb") as fh:
-            recording = read_recording(fh, session.format)
-        title = f"{session.total_reps or 0} repetitions in {len(sets)} set(s)"
-        if session.model_version:
-            title += f" (model {session.model_version})"
-        png = render_session_plot(recording=recording, sets=sets, title=title)
-        cache.set(key, png, PLOT_CACHE_SECONDS)
+    sets = list(ExerciseSet.objects.filter(session=session).order_by("index"))
+    digest = sets_digest(session, sets)
+    cached = cache.get(key)
+    if isinstance(cached, tuple) and len(cached) == 2 and cached[0] == digest:
+        return cached[1]
+    sets = list(ExerciseSet.objects.filter(session=session).prefetch_related("repetitions").order_by("index"))
+    with session.file.open("rb") as fh:
+        recording = read_recording(fh, session.format)
+    title = f"{session.total_reps or 0} repetitions in {len(sets)} set(s)"
+    if session.model_version:
+        title += f" (model {session.model_version})"
+    png = render_session_plot(recording=recording, sets=sets, title=title)
+    cache.set(key, (digest, png), PLOT_CACHE_SECONDS)
     return png
 
 

@@ -12,13 +12,11 @@ reaches sync clients ``FITNESS_SYNC_LAG_S`` late (webhooks and ``GET /sessions/{
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import json
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core import signing
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -30,8 +28,15 @@ ROW, DELETED = 0, 1
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
+#: Earliest and latest instant a cursor may hold (UTC; the API's date range, see
+#: ``fitness.workouts.api.filtersets.MIN_DATE``/``MAX_DATE``).
+_EARLIEST = dt.datetime(1, 1, 2, tzinfo=dt.UTC)
+_LATEST = dt.datetime(9999, 12, 30, 23, 59, 59, tzinfo=dt.UTC)
+_SALT = "fitness.workouts.sync.cursor"
+
+
 class CursorError(ValueError):
-    """A ``cursor`` that this server did not hand out."""
+    """A ``cursor`` that this server did not hand out (for this endpoint and user)."""
 
 
 class ResyncRequiredError(Exception):
@@ -46,21 +51,42 @@ class Window:
     horizon: dt.datetime
     after: tuple[dt.datetime, int, int] | None = None
 
-    def encode(self, after: tuple[dt.datetime, int, int]) -> str:
-        raw = json.dumps([self.since.isoformat(), self.horizon.isoformat(), after[0].isoformat(), after[1], after[2]])
-        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    def encode(self, after: tuple[dt.datetime, int, int], *, scope: str = "") -> str:
+        """A signed, URL-safe cursor of this window resuming after ``after``, valid for ``scope``
+        only (the endpoint and user it was handed out to)."""
+        times = [v.astimezone(dt.UTC).isoformat() for v in (self.since, self.horizon, after[0])]
+        return signing.dumps([*times, after[1], after[2]], salt=f"{_SALT}:{scope}")
 
     @classmethod
-    def decode(cls, token: str) -> Window:
+    def decode(cls, token: str, *, scope: str = "") -> Window:
+        """The window of a cursor from :meth:`encode` with the same ``scope``, its dates in UTC.
+
+        Raises:
+            CursorError: the token is not such a cursor (forged, altered, another endpoint's or
+                user's, or signed with another key), or holds dates outside the API's range.
+        """
         try:
-            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            since, horizon, t, kind, pk = json.loads(raw)
+            since, horizon, t, kind, pk = signing.loads(token, salt=f"{_SALT}:{scope}")
             times = [parse_datetime(v) for v in (since, horizon, t)]
             if any(v is None or v.tzinfo is None for v in times) or kind not in (ROW, DELETED) or type(pk) is not int:
                 raise ValueError
-        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+            times = [v.astimezone(dt.UTC) for v in times]
+            if not all(_EARLIEST <= v <= _LATEST for v in times) or not times[0] <= times[1]:
+                raise ValueError
+        except (signing.BadSignature, ValueError, TypeError, OverflowError) as exc:
             raise CursorError("not a cursor of this endpoint: follow `next` as given") from exc
         return cls(times[0], times[1], (times[2], kind, pk))
+
+
+def check_window(window: Window, *, now: dt.datetime | None = None) -> None:
+    """Refuse a cursor's window that a fresh sync from its ``since`` would refuse.
+
+    Raises:
+        ResyncRequiredError: ``since`` is older than ``FITNESS_SYNC_TOMBSTONE_DAYS`` (tombstones purged).
+    """
+    now = now or timezone.now()
+    if window.since != EPOCH and window.since < now - dt.timedelta(days=settings.FITNESS_SYNC_TOMBSTONE_DAYS):
+        raise ResyncRequiredError
 
 
 def open_window(*, since: dt.datetime | None, now: dt.datetime | None = None) -> Window:

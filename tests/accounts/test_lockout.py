@@ -1,7 +1,9 @@
 """Lockout after repeated failed logins (django-axes), on every login path: the admin login
-form and the JWT token endpoint. Locked by account (from any address) and by address (for
-any account); the account's failures are forgotten when it logs in; the lockout ends after
-the cool-off. Real requests, real database (axes keeps its counts in ``axes_accessattempt``).
+form and the JWT token endpoint. Locked by the pair (account, address), and by address (for
+any account) after a looser limit across accounts; a stranger locks out neither the owner on
+another address nor other users of the address; the pair's failures are forgotten when the
+account logs in from that address; the lockout ends after the cool-off. Real requests, real
+database (axes keeps its counts in ``axes_accessattempt``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ pytestmark = pytest.mark.django_db
 ADMIN_LOGIN = "/admin/login/"
 TOKEN = "/api/v1/auth/token/"
 LIMIT = 10  # AXES_FAILURE_LIMIT's default
+ADDRESS_LIMIT = 50  # FITNESS_LOGIN_ADDRESS_FAILURE_LIMIT's default
 
 
 @pytest.fixture(autouse=True)
@@ -58,6 +61,7 @@ def access_attempts():
 
 def test_the_defaults():
     assert settings.AXES_FAILURE_LIMIT == LIMIT
+    assert settings.FITNESS_LOGIN_ADDRESS_FAILURE_LIMIT == ADDRESS_LIMIT
     assert dt.timedelta(minutes=15) == settings.AXES_COOLOFF_TIME
     assert settings.AXES_ENABLED
 
@@ -89,23 +93,50 @@ class TestAdminLogin:
 
 
 class TestTokenEndpoint:
-    def test_an_account_is_locked_from_every_address(self):
+    def test_a_stranger_locks_the_account_from_the_strangers_address_only(self):
+        """Issue 29, item 11: anyone anywhere could lock any account by guessing wrong."""
         user = UserFactory()
-        codes = [login(from_address(f"10.0.0.{i}"), user.username, "wrong").status_code for i in range(LIMIT)]
+        stranger = from_address("10.0.0.1")
+        codes = [login(stranger, user.username, "wrong").status_code for _ in range(LIMIT)]
         assert codes == [401] * (LIMIT - 1) + [429]
-        assert_locked_out(login(from_address("10.0.1.1"), user.username, PASSWORD))
-        # Another account is not locked, from a fresh address.
-        assert login(from_address("10.0.1.2"), UserFactory().username, PASSWORD).status_code == 200
+        assert_locked_out(login(stranger, user.username, PASSWORD))
+        # The owner, on another address, is never locked out by a stranger.
+        assert login(from_address("10.0.1.1"), user.username, PASSWORD).status_code == 200
+        # and the owner's login forgets nothing of the stranger's pair
+        assert_locked_out(login(stranger, user.username, PASSWORD))
 
-    def test_an_address_is_locked_for_every_account(self):
-        users = [UserFactory() for _ in range(LIMIT + 1)]
+    def test_a_fresh_account_on_the_same_address_is_not_locked_out(self):
+        """Issue 29, item 11: ten wrong passwords on one account from 127.0.0.1 locked out every
+        user of that address (gyms, offices and carrier NAT put many users behind one)."""
+        victim, bystander = UserFactory(), UserFactory()
+        shared = from_address("127.0.0.1")
+        for _ in range(LIMIT):
+            login(shared, victim.username, "wrong")
+        assert_locked_out(login(shared, victim.username, PASSWORD))
+        resp = login(shared, bystander.username, PASSWORD)
+        assert resp.status_code == 200, resp.content[:300]
+        fresh = from_address("127.0.0.1").post(
+            "/api/v1/auth/register/", {"username": "newcomer", "password": "correct-horse-battery-9"}
+        )
+        assert fresh.status_code == 201, fresh.content[:300]
+        assert login(shared, "newcomer", "correct-horse-battery-9").status_code == 200
+
+    def test_password_spraying_locks_the_address_for_every_account(self):
+        users = [UserFactory() for _ in range(3)]
         client = from_address("10.0.2.1")
-        codes = [login(client, u.username, "wrong").status_code for u in users[:LIMIT]]
-        assert codes == [401] * (LIMIT - 1) + [429]
-        assert_locked_out(login(client, users[LIMIT].username, PASSWORD))
-        assert login(from_address("10.0.2.2"), users[LIMIT].username, PASSWORD).status_code == 200
+        codes = [login(client, f"sprayed{i}", "wrong").status_code for i in range(ADDRESS_LIMIT)]
+        assert codes == [401] * (ADDRESS_LIMIT - 1) + [429]
+        for user in users:
+            assert_locked_out(login(client, user.username, PASSWORD))
+        assert login(from_address("10.0.2.2"), users[0].username, PASSWORD).status_code == 200
 
-    def test_a_login_forgets_the_accounts_failures_only(self):
+    def test_below_the_address_limit_other_accounts_of_the_address_log_in(self):
+        client = from_address("10.0.2.3")
+        for i in range(ADDRESS_LIMIT - 1):
+            assert login(client, f"sprayed{i}", "wrong").status_code == 401
+        assert login(client, UserFactory().username, PASSWORD).status_code == 200
+
+    def test_a_login_forgets_the_pairs_failures_only(self):
         user, victim = UserFactory(), UserFactory()
         client = from_address("10.0.3.1")
         for _ in range(LIMIT - 1):
@@ -115,11 +146,17 @@ class TestTokenEndpoint:
             assert login(client, user.username, "wrong").status_code == 401
         assert login(client, user.username, PASSWORD).status_code == 200
         assert not access_attempts().filter(username=user.username).exists()
-        # Password spraying: a login to one's own account does not forget the address's failures on others.
+        # A login to one's own account does not forget the address's failures on others.
         for _ in range(LIMIT - 1):
             assert login(client, victim.username, "wrong").status_code == 401
         assert login(client, user.username, PASSWORD).status_code == 200
-        assert_locked_out(login(client, f"{victim.username}-other", "wrong"))
+        assert_locked_out(login(client, victim.username, "wrong"))
+        # nor the account's failures from another address
+        other = from_address("10.0.3.2")
+        for _ in range(LIMIT - 1):
+            assert login(other, user.username, "wrong").status_code == 401
+        assert login(client, user.username, PASSWORD).status_code == 200
+        assert_locked_out(login(other, user.username, "wrong"))
 
     def test_the_lockout_ends_after_the_cool_off(self):
         user = UserFactory()
@@ -136,7 +173,7 @@ class TestTokenEndpoint:
 
     def test_a_forged_forwarded_address_does_not_escape_the_address_lockout(self):
         client = from_address("10.0.5.1")
-        for i in range(LIMIT):
+        for i in range(ADDRESS_LIMIT):
             body = {"username": f"nobody{i}", "password": "wrong"}
             client.post(TOKEN, body, HTTP_X_FORWARDED_FOR=f"192.0.2.{i}")
         user = UserFactory()

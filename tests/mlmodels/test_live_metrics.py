@@ -89,6 +89,29 @@ def test_live_metrics_of_a_known_set_of_corrections(staff_api, corrections):
     assert (other["sets_counted"], other["sets_reviewed"], other["sets_corrected"], other["sets_exact"]) == (1, 1, 0, 1)
 
 
+def test_one_hostile_user_moves_count_mae_by_a_bounded_amount(staff_api, corrections):
+    """Issue 29, item 6: one 10,000-repetition set moved a version's count_mae by about 1,000.
+    A set's error weighs at most MAX_SET_ERROR, so no number of sets moves it past that."""
+    url = f"/api/v1/model-versions/{corrections['a'].pk}/"
+    before = staff_api.get(url).json()["live_metrics"]["count_mae"]
+    assert before == 2.25  # (1 + 0 + 3 + 5) / 4: 9 over 4 true sets
+
+    mallory = UserFactory()
+    mallory_api = bearer_client(mallory)
+    session = counted_by(mallory, "tiny-a", [("squat", 1, 0.0)], duration_s=3000.0)
+    patch(mallory_api, the_set(session, "squat"), 10)  # 1 counted over 0-1.5 s: at most 15
+    for start in range(10, 2000, 1000):  # two sets the counter missed, 10 a second for 1,000 s
+        body = {"exercise": "burpee", "reps": 10_000, "start_s": float(start), "end_s": float(start + 1000)}
+        assert mallory_api.post(f"/api/v1/sessions/{session.pk}/sets/", body, format="json").status_code == 201
+
+    after = staff_api.get(url).json()["live_metrics"]
+    cap = live_metrics.MAX_SET_ERROR
+    assert after["sets"] == 7
+    assert after["count_mae"] == pytest.approx((9 + 9 + 2 * cap) / 7, abs=0.01)
+    assert after["count_mae"] - before <= cap
+    assert after["by_exercise"]["burpee"]["count_mae"] <= cap
+
+
 def test_a_version_without_sessions_has_empty_live_metrics(staff_api, register, model_files):
     version = register(model_files["a"])
     live = staff_api.get(f"/api/v1/model-versions/{version.pk}/").json()["live_metrics"]

@@ -170,6 +170,18 @@ class TestRecords:
         )
         assert {r["session"] for r in records} <= {first.pk, second.pk}
 
+    def test_a_set_faster_than_any_human_is_no_cadence_record(self, user):
+        """Issue 29, item 6: a 1 ms set of 10,000 repetitions (stored before corrections were
+        bounded) gave a "fastest cadence" of 600,000,000 a minute."""
+        session = counted(user, [("squat", 12, 0.0), ("squat", 10_000, 100.0)])
+        honest, forged = session.sets.order_by("start_s")
+        ExerciseSet.objects.filter(pk=forged.pk).update(end_s=forged.start_s + 0.001)
+
+        by_kind = {(r["kind"], r["exercise"]): r for r in user_records(user=user)}
+        cadence = by_kind[("fastest_cadence", "squat")]
+        assert cadence["set"] == honest.pk
+        assert cadence["value"] < 60.0
+
     def test_no_history_no_records(self, user):
         assert user_records(user=user) == []
 

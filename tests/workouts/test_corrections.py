@@ -187,6 +187,49 @@ class TestAddSet:
         assert field in resp.json(), resp.json()
         assert state(session) == before
 
+    @pytest.mark.parametrize(
+        ("body", "field"),
+        [
+            # 5.0001-5.0004 s is stored as 5.0-5.0: checked after rounding (issue 29, item 5)
+            ({"exercise": "sit_up", "reps": 10_000, "start_s": 8.0001, "end_s": 8.0004}, "end_s"),
+            ({"exercise": "sit_up", "reps": 1, "start_s": 8.0, "end_s": 8.9994}, "end_s"),  # 0.999 s: too short
+            ({"exercise": "sit_up", "reps": 11, "start_s": 8.0, "end_s": 9.0}, "reps"),  # 11 a second
+            ({"exercise": "sit_up", "reps": 10_000, "start_s": 30.0, "end_s": 60.0}, "reps"),
+        ],
+    )
+    def test_impossible_sets_are_a_400_checked_as_stored(self, api, session, body, field):
+        before = state(session)
+        resp = api.post(add_url(session), body, format="json")
+        assert resp.status_code == 400, resp.content
+        assert field in resp.json(), resp.json()
+        assert state(session) == before
+
+    def test_the_fastest_human_cadence_and_the_shortest_set_are_accepted(self, api, session):
+        body = {"exercise": "jump_rope", "reps": 10, "start_s": 8.0, "end_s": 8.9996}  # stored 8.0-9.0
+        resp = api.post(add_url(session), body, format="json")
+        assert resp.status_code == 201, resp.content
+        assert (resp.json()["start_s"], resp.json()["end_s"]) == (8.0, 9.0)
+        assert SensorSession.objects.get(pk=session.pk).total_reps == 15
+
+    def test_a_session_holds_at_most_the_cap_of_sets(self, api, session, monkeypatch):
+        monkeypatch.setattr(services.corrections, "MAX_SETS_PER_SESSION", 3)
+        body = {"exercise": "sit_up", "reps": 3, "start_s": 8, "end_s": 12}
+        assert api.post(add_url(session), body, format="json").status_code == 201
+        before = state(session)
+        resp = api.post(add_url(session), {**body, "start_s": 30, "end_s": 34}, format="json")
+        assert resp.status_code == 400, resp.content
+        assert "3 sets" in resp.json()["non_field_errors"][0]
+        assert state(session) == before
+
+    def test_a_correction_faster_than_any_human_is_a_400(self, api, session):
+        first = sets_of(session)[0]  # 3 counted over 0-5.5 s: at most 55
+        before = state(session)
+        resp = api.patch(set_url(first), {"reps": 56}, format="json")
+        assert resp.status_code == 400, resp.content
+        assert "reps" in resp.json()
+        assert state(session) == before
+        assert api.patch(set_url(first), {"reps": 55}, format="json").status_code == 200
+
     def test_a_phantom_set_may_be_overlapped(self, api, session):
         """Wrong exercise: the user zeroes the counted set and adds the right one over it."""
         first = sets_of(session)[0]

@@ -7,7 +7,7 @@ import pytest
 from django.core.cache import cache
 from PIL import Image
 
-from fitness.workouts import services
+from fitness.workouts import plots, services
 from fitness.workouts.models import SensorSession
 from fitness.workouts.plots import render_session_plot
 from inference.io import Recording
@@ -57,6 +57,33 @@ class TestPlot:
         resp = api.get(plot_url(session))
         assert resp.status_code == 404
         assert "recording" in resp.json()["detail"]
+
+    def test_a_correction_changes_the_plot(self, api, user, monkeypatch):
+        """Issue 29, item 10: the plot stayed byte-identical, titled with the old total."""
+        titles: list[str] = []
+
+        def render(*, title: str, **kwargs) -> bytes:
+            titles.append(title)
+            return render_session_plot(title=title, **kwargs)
+
+        monkeypatch.setattr(plots, "render_session_plot", render)
+        session = counted_session(user, [("squat", 3, 1.0), ("squat", 2, 20.0)])
+        SensorSession.objects.filter(pk=session.pk).update(duration_s=60.0)  # room for an added set
+        first = api.get(plot_url(session)).content
+        assert api.get(plot_url(session)).content == first  # cached: drawn once
+        assert [t.split(" (model")[0] for t in titles] == ["5 repetitions in 2 set(s)"]
+
+        one = session.sets.order_by("index").first()
+        assert api.patch(f"/api/v1/sets/{one.pk}/", {"reps": 4}, format="json").status_code == 200
+        corrected = api.get(plot_url(session)).content
+        assert corrected != first
+        assert titles[-1].startswith("6 repetitions in 2 set(s)")
+
+        added = {"exercise": "burpee", "reps": 3, "start_s": 40.0, "end_s": 45.0}
+        assert api.post(f"/api/v1/sessions/{session.pk}/sets/", added, format="json").status_code == 201
+        assert api.get(plot_url(session)).content not in (first, corrected)
+        assert titles[-1].startswith("9 repetitions in 3 set(s)")
+        assert len(titles) == 3
 
     def test_deleting_the_session_forgets_its_plot(self, api, user, django_capture_on_commit_callbacks):
         session = counted_session(user, [("squat", 3, 1.0)])

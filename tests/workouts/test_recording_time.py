@@ -174,6 +174,10 @@ class TestRefused:
             ("1999-12-31T23:59:59Z", "before 2000"),
             ("yesterday", "ISO 8601"),
             ("0001-01-01T00:00:00+23:59", "before 2000"),
+            # issue 29, item 12: was "must not be before 2000"
+            ("9999-12-31T23:59:59-14:00", "must not be in the future"),
+            ("9999-12-31T23:59:59-14:00", "beyond the last supported date"),
+            ("9999-12-31T23:59:59+14:00", "must not be in the future"),
         ],
     )
     def test_bad_started_at_is_400_naming_it(self, api, value, message, stored_files):

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 import threading
 import time
+from urllib.parse import parse_qs, urlparse
 
 import pytest
+from django.core import signing
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from fitness.workouts import services
+from fitness.workouts import services, sync
 from fitness.workouts.models import DeletedRow, ExerciseSet, Repetition
 from fitness.workouts.services.tombstones import tombstones_purge
+from tests.conftest import bearer_client
 from tests.factories import count_result, counted_session
 
 SETS = "/api/v1/sets/"
@@ -151,6 +156,63 @@ class TestSync:
         resp = api.get(SETS, params)
         assert resp.status_code == 400
         assert field in resp.json()
+
+    @pytest.mark.parametrize("url", [SETS, f"{SETS}changes/", REPS, f"{REPS}changes/"])
+    @pytest.mark.parametrize(
+        ("times", "signed_status"),
+        [
+            # issue 29, item 7: an OverflowError (500) on SQLite
+            (["0001-01-01T00:00:00+05:00"] * 3, 400),
+            (["9999-12-31T23:59:59-05:00"] * 3, 400),
+            # offsets beyond PostgreSQL's 15:59, read in UTC (then too old: a full resync)
+            (["2024-05-01T00:00:00+23:59", "2024-05-01T00:00:00-23:59", "2024-05-01T00:00:00+00:00"], 410),
+        ],
+    )
+    def test_a_forged_cursor_with_extreme_dates_is_a_400(self, api, user, url, times, signed_status):
+        counted_session(user, [("squat", 3, 0.0)])
+        unsigned = base64.urlsafe_b64encode(json.dumps([*times, 0, 1]).encode()).decode().rstrip("=")
+        # signed with this server's key but out of range: checked as updated_since is
+        kind = "set" if url.startswith(SETS) else "repetition"
+        signed = signing.dumps([*times, 0, 1], salt=f"fitness.workouts.sync.cursor:{kind}:{user.pk}")
+        resp = api.get(url, {"sync_cursor": unsigned})
+        assert resp.status_code == 400, resp.content
+        assert "sync_cursor" in resp.json()
+        resp = api.get(url, {"sync_cursor": signed})
+        assert resp.status_code == signed_status, resp.content
+        assert ("sync_cursor" in resp.json()) == (signed_status == 400)
+
+    def test_a_forged_cursor_skips_neither_the_resync_check_nor_the_lag(self, api, user, settings):
+        settings.FITNESS_SYNC_LAG_S = 30.0
+        counted_session(user, [("squat", 3, 0.0)])
+        now = timezone.now()
+        old = now - dt.timedelta(days=settings.FITNESS_SYNC_TOMBSTONE_DAYS + 1)
+
+        def forged(since: dt.datetime, horizon: dt.datetime) -> str:
+            raw = json.dumps([since.isoformat(), horizon.isoformat(), since.isoformat(), 0, 0])
+            return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+        for cursor in (forged(old, now), forged(now - dt.timedelta(minutes=5), now + dt.timedelta(days=1))):
+            resp = api.get(f"{SETS}changes/", {"sync_cursor": cursor})
+            assert resp.status_code == 400, resp.content
+            assert "sync_cursor" in resp.json()
+
+        # A cursor this server handed out whose window has grown older than the tombstones: 410.
+        window = sync.Window(since=old, horizon=old + dt.timedelta(minutes=1))
+        genuine = window.encode((old, sync.ROW, 0), scope=f"set:{user.pk}")
+        resp = api.get(f"{SETS}changes/", {"sync_cursor": genuine})
+        assert resp.status_code == 410
+        assert resp.json()["code"] == "resync_required"
+
+    def test_a_cursor_serves_only_its_endpoint_and_user(self, api, user, other_user):
+        start = since()
+        counted_session(user, [("squat", 1, 10.0 * i) for i in range(3)])
+        body = api.get(f"{SETS}changes/", {"updated_since": start, "page_size": 1}).json()
+        cursor = parse_qs(urlparse(body["next"]).query)["sync_cursor"][0]
+        assert api.get(f"{SETS}changes/", {"sync_cursor": cursor}).status_code == 200
+        assert api.get(SETS, {"sync_cursor": cursor}).status_code == 200
+        assert api.get(f"{REPS}changes/", {"sync_cursor": cursor}).status_code == 400
+        other = bearer_client(other_user)
+        assert other.get(f"{SETS}changes/", {"sync_cursor": cursor}).status_code == 400
 
     def test_an_offset_beyond_postgresqls_range_is_read_in_utc(self, api, user):
         session = counted_session(user, [("squat", 3, 0.0)])

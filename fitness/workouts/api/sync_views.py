@@ -89,14 +89,18 @@ def sync_schema(row: str, item_serializer) -> dict:
                 "omitted: a full sync",
             ),
             OpenApiParameter(
-                "sync_cursor", OpenApiTypes.STR, description="opaque: the next page of one sync (in `next`)"
+                "sync_cursor",
+                OpenApiTypes.STR,
+                description="opaque and signed: the next page of one sync (in `next`), for this endpoint and user",
             ),
             OpenApiParameter("page_size", OpenApiTypes.INT, description=f"1..{MAX_PAGE_SIZE} (default 100)"),
         ],
         "responses": {
             200: _page_serializer(row, item_serializer),
             400: OpenApiResponse(description="a parameter is invalid (named)"),
-            410: OpenApiResponse(description="updated_since is older than the deletions kept: resync in full"),
+            410: OpenApiResponse(
+                description="updated_since (or a sync_cursor's) is older than the deletions kept: resync in full"
+            ),
         },
         "description": _DESCRIPTION.format(row=row),
     }
@@ -141,23 +145,25 @@ class SyncMixin:
         params = _SyncQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         data = params.validated_data
-        if "sync_cursor" in data:
-            try:
-                window = sync.Window.decode(data["sync_cursor"])
-            except sync.CursorError as exc:
-                raise serializers.ValidationError({"sync_cursor": [str(exc)]}) from exc
-        else:
-            try:
+        scope = f"{self.sync_kind}:{request.user.pk}"
+        try:
+            if "sync_cursor" in data:
+                try:
+                    window = sync.Window.decode(data["sync_cursor"], scope=scope)
+                except sync.CursorError as exc:
+                    raise serializers.ValidationError({"sync_cursor": [str(exc)]}) from exc
+                sync.check_window(window)
+            else:
                 window = sync.open_window(since=data.get("updated_since"))
-            except sync.ResyncRequiredError:
-                return Response(
-                    {
-                        "detail": f"updated_since is older than the {settings.FITNESS_SYNC_TOMBSTONE_DAYS} days of "
-                        "deletions kept; fetch the whole history again, then sync from its next_updated_since",
-                        "code": "resync_required",
-                    },
-                    status=status.HTTP_410_GONE,
-                )
+        except sync.ResyncRequiredError:
+            return Response(
+                {
+                    "detail": f"updated_since is older than the {settings.FITNESS_SYNC_TOMBSTONE_DAYS} days of "
+                    "deletions kept; fetch the whole history again, then sync from its next_updated_since",
+                    "code": "resync_required",
+                },
+                status=status.HTTP_410_GONE,
+            )
         items, following = sync.sync_page(
             rows=self.get_queryset(), user=request.user, kind=self.sync_kind, window=window, limit=data["page_size"]
         )
@@ -172,7 +178,7 @@ class SyncMixin:
         next_url = None
         if following is not None:
             url = remove_query_param(request.build_absolute_uri(), "updated_since")
-            next_url = replace_query_param(url, "sync_cursor", following.encode(following.after))
+            next_url = replace_query_param(url, "sync_cursor", following.encode(following.after, scope=scope))
         return Response(
             {
                 "results": results,

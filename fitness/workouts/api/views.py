@@ -4,7 +4,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, NotFound
+from rest_framework.exceptions import APIException, AuthenticationFailed, NotFound
 from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -145,6 +145,8 @@ class SessionViewSet(
             )
         except RecordingError as exc:
             raise serializers.ValidationError({exc.field: [exc.message]}) from exc
+        except services.AccountGoneError as exc:
+            raise AuthenticationFailed("the account was deleted during the upload; nothing was stored") from exc
         body = SessionSerializer(session, context=self.get_serializer_context()).data
         return Response(body, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
 
@@ -206,9 +208,11 @@ class SessionViewSet(
             409: OpenApiResponse(description="the session is not done (queued, being counted again, or failed)"),
         },
         description=(
-            "Add a set the counter missed to a done session: `exercise` (a catalog id), `reps` (1..10000), "
-            "`start_s` < `end_s` within the session's duration_s. It is stored with origin `user`, "
-            "counted_reps null and reviewed; the session's total_reps and statistics follow."
+            "Add a set the counter missed to a done session: `exercise` (a catalog id), `reps` (1..10000, "
+            "at most 10 a second over the set), `start_s` and `end_s` within the session's duration_s, "
+            "checked after rounding to the millisecond, at least 1 s apart; at most 200 sets a session. "
+            "It is stored with origin `user`, counted_reps null and reviewed; the session's total_reps "
+            "and statistics follow."
         ),
     )
     @action(detail=True, methods=["post"], url_path="sets", parser_classes=[JSONParser])
@@ -295,7 +299,10 @@ class ExerciseSetViewSet(SyncMixin, viewsets.ReadOnlyModelViewSet):
         request=SetCorrectionSerializer,
         responses={
             200: SetHistorySerializer,
-            400: OpenApiResponse(description="`reps` missing or outside 0..10000, or another field given"),
+            400: OpenApiResponse(
+                description="`reps` missing, outside 0..10000 or faster than 10 a second over the set "
+                "(beyond the counter's own count), or another field given"
+            ),
             404: OpenApiResponse(description="no such set of the caller"),
             409: OpenApiResponse(description="the session is not done (queued, being counted again, or failed)"),
         },

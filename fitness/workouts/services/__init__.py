@@ -27,13 +27,22 @@ from .reprocessing import sessions_reprocess
 from .shadow import shadow_count, shadow_queue
 from .storage_sweep import orphan_files_delete
 from .sweep import SWEEP_BATCH, sessions_requeue_stale
-from .uploads import MAX_CSV_COLUMNS, check_countable, parse_upload, recording_summary, session_create, session_delete
+from .uploads import (
+    MAX_CSV_COLUMNS,
+    AccountGoneError,
+    check_countable,
+    parse_upload,
+    recording_summary,
+    session_create,
+    session_delete,
+)
 from .workouts import workout_create, workout_update
 
 __all__ = [
     "MAX_CSV_COLUMNS",
     "MAX_ERROR_CHARS",
     "SWEEP_BATCH",
+    "AccountGoneError",
     "CorrectionError",
     "SessionNotDoneError",
     "check_countable",

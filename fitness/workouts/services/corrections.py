@@ -35,6 +35,13 @@ logger = logging.getLogger(__name__)
 MAX_SET_REPS = 10_000
 #: Set and repetition times are stored to the millisecond (as ``processing.TIME_DECIMALS``).
 TIME_DECIMALS = 3
+#: Shortest set a user may add, in seconds (after rounding to the millisecond).
+MIN_SET_DURATION_S = 1.0
+#: Fastest cadence a set's ``reps`` may imply, in repetitions per second: above any human
+#: (speed jump rope records stay under 8 rope turns a second; see docs/reliability.md).
+MAX_CADENCE_HZ = 10.0
+#: Most sets a session may hold for a user to add one (a counted hour stays far below).
+MAX_SETS_PER_SESSION = 200
 
 
 class CorrectionError(ValueError):
@@ -71,6 +78,23 @@ def _check_reps(reps: int, *, minimum: int) -> None:
         raise CorrectionError("reps", f"must be a whole number from {minimum} to {MAX_SET_REPS}")
 
 
+def max_reps_for(duration_s: float) -> int:
+    """Most repetitions a set of ``duration_s`` seconds may hold (``MAX_CADENCE_HZ``), at least 1."""
+    return max(1, math.floor(max(duration_s, 0.0) * MAX_CADENCE_HZ + 1e-9))
+
+
+def _check_cadence(reps: int, *, duration_s: float, allowed: int = 0) -> None:
+    """Refuse ``reps`` faster than ``MAX_CADENCE_HZ`` over ``duration_s`` (``allowed``: the
+    counter's own count of the set, which a confirmation may always repeat)."""
+    limit = max(max_reps_for(duration_s), allowed)
+    if reps > limit:
+        raise CorrectionError(
+            "reps",
+            f"at most {limit} over this set's {duration_s:g} s: faster than {MAX_CADENCE_HZ:g} repetitions a "
+            "second is beyond any human",
+        )
+
+
 @transaction.atomic
 def set_correct(*, exercise_set: ExerciseSet, reps: int) -> ExerciseSet:
     """Set a counted set's ``reps`` to the user's count (the same count confirms it; 0: phantom).
@@ -80,12 +104,14 @@ def set_correct(*, exercise_set: ExerciseSet, reps: int) -> ExerciseSet:
     cannot interleave).
 
     Raises:
-        CorrectionError: ``reps`` outside 0..``MAX_SET_REPS``.
+        CorrectionError: ``reps`` outside 0..``MAX_SET_REPS``, or faster than
+            ``MAX_CADENCE_HZ`` over the set's duration (beyond what the counter said).
         SessionNotDoneError: the session is queued, being counted or failed.
     """
     _check_reps(reps, minimum=0)
     session = _locked_done_session(exercise_set.session_id)
     target = ExerciseSet.objects.select_for_update().get(pk=exercise_set.pk)
+    _check_cadence(reps, duration_s=target.end_s - target.start_s, allowed=target.counted_reps or 0)
     target.reps = reps
     target.reviewed_at = timezone.now()
     target.save(update_fields=[*_SET_STAMP_FIELDS, "reps", "reviewed_at"])
@@ -98,26 +124,36 @@ def set_correct(*, exercise_set: ExerciseSet, reps: int) -> ExerciseSet:
 def set_add(*, session: SensorSession, exercise: str, reps: int, start_s: float, end_s: float) -> ExerciseSet:
     """Add a set the counter missed to a done session (``origin`` user, ``counted_reps`` null).
 
-    Times are seconds from the recording's first sample, ``0 <= start_s < end_s <=
-    duration_s``; the set may not overlap a set with repetitions (correct that one instead;
-    a phantom set, corrected to 0, may be overlapped). The sets are renumbered in time order.
+    Times are seconds from the recording's first sample, stored and checked to the
+    millisecond: ``0 <= start_s``, ``end_s - start_s >= MIN_SET_DURATION_S``, ``end_s <=
+    duration_s``; ``reps`` at most ``MAX_CADENCE_HZ`` a second over the set. The set may not
+    overlap a set with repetitions (correct that one instead; a phantom set, corrected to 0,
+    may be overlapped), and the session may hold at most ``MAX_SETS_PER_SESSION`` sets. The
+    sets are renumbered in time order.
 
     Raises:
-        CorrectionError: naming ``reps``, ``start_s`` or ``end_s``.
+        CorrectionError: naming ``reps``, ``start_s`` or ``end_s`` (``non_field_errors``: the
+            session holds ``MAX_SETS_PER_SESSION`` sets).
         SessionNotDoneError: the session is queued, being counted or failed.
     """
     _check_reps(reps, minimum=1)
     for name, value in (("start_s", start_s), ("end_s", end_s)):
         if not math.isfinite(value):
             raise CorrectionError(name, "must be a finite number of seconds")
+    # Checked as stored: 5.0001-5.0004 would be kept as 5.0-5.0.
+    start_s, end_s = round(start_s, TIME_DECIMALS), round(end_s, TIME_DECIMALS)
     locked = _locked_done_session(session.pk)
     if start_s < 0:
         raise CorrectionError("start_s", "must be at least 0 (seconds from the recording's first sample)")
     if end_s > locked.duration_s:
         raise CorrectionError("end_s", f"must be at most the session's duration ({locked.duration_s:g} s)")
-    if end_s <= start_s:
-        raise CorrectionError("end_s", "must be after start_s")
-    start_s, end_s = round(start_s, TIME_DECIMALS), round(end_s, TIME_DECIMALS)
+    if end_s - start_s < MIN_SET_DURATION_S - 1e-9:
+        raise CorrectionError("end_s", f"must be at least {MIN_SET_DURATION_S:g} s after start_s (to the millisecond)")
+    _check_cadence(reps, duration_s=round(end_s - start_s, TIME_DECIMALS))
+    if locked.sets.count() >= MAX_SETS_PER_SESSION:
+        raise CorrectionError(
+            "non_field_errors", f"the session already holds {MAX_SETS_PER_SESSION} sets, the most it may"
+        )
     clash = locked.sets.filter(reps__gt=0, start_s__lt=end_s, end_s__gt=start_s).order_by("index").first()
     if clash is not None:
         raise CorrectionError(

@@ -35,14 +35,17 @@ def started_at_problem(value: dt.datetime, *, now: dt.datetime) -> str | None:
     """Why ``value`` cannot be a recording's start (naive, before 2000, in the future), or None."""
     if value.tzinfo is None or value.utcoffset() is None:
         return "needs a UTC offset (Z or +HH:MM)"
+    ahead = f"must not be in the future (more than {int(MAX_CLOCK_SKEW.total_seconds() // 60)} minutes ahead)"
     try:
         utc = value.astimezone(dt.UTC)
-    except OverflowError:
-        utc = None
-    if utc is None or utc < EARLIEST_STARTED_AT:
+    except OverflowError:  # beyond year 1 or 9999 once in UTC: which end the local date says
+        if value.year >= dt.MAXYEAR:
+            return f"{ahead}; this one is even beyond the last supported date (9999-12-31 in UTC)"
+        return f"must not be before {EARLIEST_STARTED_AT:%Y-%m-%d}"
+    if utc < EARLIEST_STARTED_AT:
         return f"must not be before {EARLIEST_STARTED_AT:%Y-%m-%d}"
     if utc > now + MAX_CLOCK_SKEW:
-        return f"must not be in the future (more than {int(MAX_CLOCK_SKEW.total_seconds() // 60)} minutes ahead)"
+        return ahead
     return None
 
 

@@ -37,6 +37,10 @@ MAX_CSV_COLUMNS = 256
 MAX_CSV_HEADER_BYTES = 64 * 1024
 
 
+class AccountGoneError(Exception):
+    """The uploading account was deleted while its upload was in flight (nothing is stored)."""
+
+
 def session_create(
     *,
     user: User,
@@ -59,9 +63,14 @@ def session_create(
     existing session is returned with ``created=False`` (an idempotent retry);
     nothing is parsed or stored then.
 
+    The user's row is locked while the session is inserted, as ``user_delete`` locks it
+    before collecting the account's sessions: an upload racing the account's deletion is
+    either stored before it (and deleted with it) or refused.
+
     Raises:
         RecordingError: the file cannot be read in format ``fmt`` (nothing is stored).
         ValueError: the workout belongs to another user.
+        AccountGoneError: the account was deleted during the upload (nothing is stored).
     """
     if workout is not None and workout.user_id != user.pk:
         raise ValueError("the workout belongs to another user")
@@ -89,6 +98,8 @@ def session_create(
     name = filename or getattr(file, "name", None) or f"upload.{fmt}"
     try:
         with transaction.atomic():
+            if not type(user).objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True):
+                raise AccountGoneError("the account was deleted during the upload")
             session.file.save(name, ContentFile(raw), save=False)
             session.save(force_insert=True)
             transaction.on_commit(lambda: enqueue_processing(session.pk))
