@@ -2,12 +2,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, NotFound
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from fitness.core.throttling import RedeliverRateThrottle
+from fitness.openapi import ERROR_SCHEMA
 from fitness.webhooks import selectors, services
 from fitness.webhooks.models import Subscription
 from fitness.workouts.api.permissions import IsOwner
@@ -21,11 +22,6 @@ _DELIVERY = (
     "line and the headers together). A non-2xx answer, a timeout or a connection error is retried with "
     "exponential backoff; redirects are not followed."
 )
-
-
-class DeliveryPending(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "delivery_pending"
 
 
 class DeliveryLogPagination(PageNumberPagination):
@@ -99,7 +95,7 @@ class WebhookViewSet(
             202: DeliverySerializer,
             404: OpenApiResponse(description="no such delivery of the webhook"),
             409: OpenApiResponse(
-                response=OpenApiTypes.OBJECT,
+                response=ERROR_SCHEMA,
                 description=(
                     "the delivery is already pending (queued, being sent or waiting for a retry): "
                     "`code: delivery_pending`; redeliver it once it is `delivered` or `failed`"
@@ -125,5 +121,5 @@ class WebhookViewSet(
         try:
             delivery = services.delivery_redeliver(delivery=delivery)
         except services.DeliveryPendingError as exc:
-            raise DeliveryPending(str(exc)) from exc
+            return Response({"detail": str(exc), "code": "delivery_pending"}, status=status.HTTP_409_CONFLICT)
         return Response(DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
