@@ -91,7 +91,7 @@ def attempts(delivery: Delivery) -> list[tuple[int | None, str, int]]:
 
 @pytest.mark.skipif(not RECORDINGS, reason=f"no Exermote recordings at {EXERMOTE} (shared data absent)")
 def test_another_users_upload_is_counted_while_a_slow_receiver_is_redelivered_to(
-    transactional_db, settings, tmp_path, monkeypatch, client_for
+    transactional_db, settings, tmp_path, monkeypatch, client_for, record_property
 ):
     """`make run`'s shape: one worker process, one task at a time, every queue. The attempt's
     deadline bounds how long a delivery holds it; redeliver is refused while one is pending."""
@@ -126,6 +126,7 @@ def test_another_users_upload_is_counted_while_a_slow_receiver_is_redelivered_to
         delivery = settled(delivery, worker)
         connections = dribbler.connections
 
+    record_property("counted_s", [round(first_s, 2), round(again_s, 2)])  # for docs/reliability.md
     assert first_s < COUNTED_WITHIN_S, f"counted after {first_s:.1f} s behind a slow receiver"
     assert again_s < COUNTED_WITHIN_S, f"counted after {again_s:.1f} s behind a redelivery"
     assert len(attempts(delivery)) == 4
