@@ -4,8 +4,9 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# Worker options for `make run`: no -Q, so it consumes both queues of the settings (counting and
-# admin; compose runs a worker for each). One pool process (one task at a time). Prefork rather than solo:
+# Worker options for `make run`: no -Q, so it consumes every queue of the settings (counting, admin
+# and webhooks; compose runs a worker for each). One pool process (one task at a time: a webhook
+# attempt holds it for at most FITNESS_WEBHOOKS_ATTEMPT_DEADLINE_S). Prefork rather than solo:
 # only a pool process can be stopped at the task time limits (the solo pool ignores them); the
 # parent never loads TensorFlow, the child loads it on its first task.
 WORKER_ARGS ?= --pool=prefork --concurrency=1 -l info

@@ -39,6 +39,8 @@ import os
 import queue
 import random
 import shutil
+import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -354,6 +356,161 @@ def judge(outcome: Outcome, hostile: Hostile) -> str | None:
     return None
 
 
+# --- Slow webhook receiver (issue 29) -----------------------------------------------------------
+
+#: The slow receiver sends its answer one byte every this many seconds (each well inside the
+#: 5 s read timeout, the whole status line far beyond the attempt's 10 s deadline).
+DRIBBLE_EVERY_S = 2.0
+#: An attempt may last its deadline plus this (the watcher thread, loaded machine).
+ATTEMPT_SLACK_S = 2.0
+WEBHOOKS_QUEUE_SUFFIX = "-webhooks"
+
+
+def prepare_slow_receiver(environment: Environment) -> None:
+    """Before the servers start: webhook deliveries on a queue of their own (compose's
+    worker-webhooks; see :func:`slow_receiver_attack`), loopback receivers allowed."""
+    environment.env["CELERY_WEBHOOKS_QUEUE"] = environment.queue + WEBHOOKS_QUEUE_SUFFIX
+    environment.env["FITNESS_WEBHOOKS_ALLOW_PRIVATE"] = "true"
+
+
+class Dribbler(threading.Thread):
+    """A receiver on 127.0.0.1 that answers one byte every DRIBBLE_EVERY_S, a thread per POST."""
+
+    ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.listener.settimeout(0.2)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/slow"
+        self.stop = threading.Event()
+        self.posts = 0
+
+    def serve(self, conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            conn.settimeout(5)
+            conn.recv(65536)
+            for byte in self.ANSWER:
+                if self.stop.wait(DRIBBLE_EVERY_S):
+                    return
+                conn.sendall(bytes([byte]))
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.posts += 1
+            threading.Thread(target=self.serve, args=(conn,), daemon=True).start()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.join(timeout=5)
+        self.listener.close()
+
+
+def start_webhooks_worker(environment: Environment) -> None:
+    """A prefork worker on the webhooks queue only, as compose's worker-webhooks (one pool process)."""
+    queue_name = environment.env["CELERY_WEBHOOKS_QUEUE"]
+    log_path = environment.workdir / "webhooks-worker.log"
+    cmd = [
+        str(benchlib.ROOT / ".venv" / "bin" / "celery"), "-A", "workers", "worker", "--pool=prefork",
+        "--concurrency=1", "-l", "info", "-Q", queue_name, "-n", f"{queue_name}@%h",
+        "--without-gossip", "--without-mingle", "--without-heartbeat",
+    ]  # fmt: skip
+    with log_path.open("wb") as log_file:
+        proc = subprocess.Popen(  # noqa: S603 - our own program from the virtual environment
+            cmd, cwd=benchlib.ROOT, env=environment.env, stdout=log_file, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    environment.procs.append(("webhooks worker", proc))
+    deadline = time.monotonic() + 90
+    while " ready." not in log_path.read_text(errors="replace"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"the webhooks worker did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
+        time.sleep(0.3)
+
+
+def slow_receiver_attack(args, environment: Environment, normal: NormalUser, baseline_s: list[float]) -> dict:
+    """An attacker subscribes the most webhooks allowed to a receiver that dribbles its answer,
+    uploads a session (one delivery per webhook) and calls redeliver on each delivery every
+    second, while the normal user keeps uploading. Deliveries run on their own worker (compose's
+    shape): the normal user's p95 must stay within the baseline's + LATENCY_SLACK_S, every
+    attempt must end by the deadline, and no redeliver of a pending delivery may be accepted."""
+    from django.conf import settings
+
+    port = environment.port
+    start_webhooks_worker(environment)
+    dribbler = Dribbler()
+    dribbler.start()
+    attacker = Client(port, Stats())
+    attacker.token = login(port, "hooker")
+    hooks = []
+    for i in range(settings.FITNESS_WEBHOOKS_MAX_PER_USER + 1):
+        status, body = attacker.request(
+            "POST webhooks", "POST", "/api/v1/webhooks/",
+            body={"url": f"{dribbler.url}/{i}", "events": ["session.done"]}, expect=(201, 400),
+        )  # fmt: skip
+        if status == 201:
+            hooks.append(body["id"])
+    log(f"slow receiver: {len(hooks)} webhooks to a receiver dribbling a byte every {DRIBBLE_EVERY_S:g} s ...")
+    status, body = attacker.upload(Recording("hooked", normal.sessions[0], "", None, fmt="exermote"), str(uuid.uuid4()))
+    problems = [] if status == 202 else [f"the attacker's upload answered {status}"]
+    if status == 202:
+        wait_counted(attacker, body["id"], time.perf_counter())
+
+    normal.latencies_s.clear()
+    stop = threading.Event()
+    user = threading.Thread(target=normal.run_until, args=(stop,), daemon=True)
+    user.start()
+    redeliver_codes: dict[int, int] = {}
+    accepted_while_pending = 0
+    ends = time.monotonic() + args.min_attack
+    while time.monotonic() < ends:
+        for hook in hooks:
+            _, page = attacker.request("GET deliveries", "GET", f"/api/v1/webhooks/{hook}/deliveries/")
+            for delivery in (page or {}).get("results", []):
+                path = f"/api/v1/webhooks/{hook}/deliveries/{delivery['id']}/redeliver/"
+                code, _ = attacker.request("POST redeliver", "POST", path, expect=(202, 409, 429))
+                redeliver_codes[code] = redeliver_codes.get(code, 0) + 1
+                accepted_while_pending += code == 202 and delivery["status"] == "pending"
+        time.sleep(1.0)
+    stop.set()
+    user.join()
+    dribbler.close()
+    under_attack = list(normal.latencies_s)
+
+    durations_ms = []
+    for hook in hooks:
+        _, page = attacker.request("GET deliveries", "GET", f"/api/v1/webhooks/{hook}/deliveries/")
+        for delivery in (page or {}).get("results", []):
+            durations_ms += [a["duration_ms"] for a in delivery["attempts"]]
+    allowed_ms = (settings.FITNESS_WEBHOOKS_ATTEMPT_DEADLINE_S + ATTEMPT_SLACK_S) * 1000
+    if durations_ms and max(durations_ms) > allowed_ms:
+        problems.append(f"a delivery attempt took {max(durations_ms)} ms (deadline + slack: {allowed_ms:.0f} ms)")
+    if not durations_ms:
+        problems.append("no delivery attempt was logged")
+    if accepted_while_pending:
+        problems.append(f"{accepted_while_pending} redeliveries of a pending delivery were accepted")
+    allowed_p95, late = judge_latency(baseline_s, under_attack)
+    problems += late
+    return {
+        "webhooks": len(hooks),
+        "receiver_posts": dribbler.posts,
+        "attempts_logged": len(durations_ms),
+        "max_attempt_ms": max(durations_ms, default=0),
+        "redeliver_answers": {str(k): v for k, v in sorted(redeliver_codes.items())},
+        "normal_latency_ms": latency_summary(under_attack),
+        "allowed_p95_ms": round(allowed_p95 * 1000, 1),
+        "problems": problems,
+    }
+
+
 # --- Main -------------------------------------------------------------------------------------
 
 
@@ -493,6 +650,8 @@ def measure(args, environment: Environment, files: list[Path]) -> dict:
     try:
         normal = NormalUser(port, login(port, "normal"), [p.read_bytes() for p in files[:8]], args.period)
         phases = run_phases(args, port, catalogue, normal, sampler)
+        sampler.phase = "slow receiver"
+        slow_receiver = slow_receiver_attack(args, environment, normal, phases.baseline_s)
         sampler.sample()
     finally:
         sampler.stop.set()
@@ -502,7 +661,7 @@ def measure(args, environment: Environment, files: list[Path]) -> dict:
     memory = sampler.by_kind()
     problems += normal.problems + judge_memory(memory)
     allowed_p95, late = judge_latency(phases.baseline_s, phases.attack_s)
-    problems += late
+    problems += late + [f"slow receiver: {p}" for p in slow_receiver["problems"]]
     return {
         "database": environment.database_url().split(":")[0],
         "broker": environment.broker_url().split(":")[0],
@@ -520,6 +679,7 @@ def measure(args, environment: Environment, files: list[Path]) -> dict:
             "allowed_attack_p95_ms": round(allowed_p95 * 1000, 1),
         },
         "attack_s": round(phases.attack_wall_s, 1),
+        "slow_receiver": slow_receiver,
         "run_s": round(time.monotonic() - started, 1),
         "problems": problems,
         "machine": benchlib.machine(),
@@ -557,6 +717,13 @@ def print_report(payload: dict) -> None:
                 f"p95 {s['p95_ms'] / 1000:.2f} s, max {s['max_ms'] / 1000:.2f} s"
             )
     out.append(f"  (allowed p95 under attack: {lat['allowed_attack_p95_ms'] / 1000:.2f} s)")
+    slow = payload["slow_receiver"]
+    s = slow["normal_latency_ms"]
+    out.append(
+        f"slow receiver: {slow['webhooks']} webhooks, {slow['attempts_logged']} attempts logged "
+        f"(longest {slow['max_attempt_ms']} ms), redeliver answers {slow['redeliver_answers']}; normal "
+        + (f"n={s['n']} p50 {s['p50_ms'] / 1000:.2f} s, p95 {s['p95_ms'] / 1000:.2f} s" if s["n"] else "none counted")
+    )
     out += [f"  ! {p}" for p in payload["problems"]] or ["no problems"]
     print("\n".join(out))  # noqa: T201 - the report
 
@@ -592,6 +759,7 @@ def main(argv: list[str] | None = None) -> int:
             for variable in ("CELERY_TASK_DEFAULT_QUEUE", "CELERY_COUNTING_QUEUE", "CELERY_ADMIN_QUEUE"):
                 environment.env[variable] = environment.queue
             environment.worker_pool = ("--pool=prefork", "--concurrency=1")
+            prepare_slow_receiver(environment)
             cleanup.callback(environment.stop)  # before the database is dropped
             environment.setup()
             payload = measure(args, environment, files)

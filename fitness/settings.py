@@ -266,6 +266,8 @@ REST_FRAMEWORK = {
         "auth": env.str("API_AUTH_THROTTLE_RATE", default="20/minute"),
         # recording uploads: per user (an offline backlog of a week syncs in one go)
         "upload": env.str("API_UPLOAD_THROTTLE_RATE", default="300/hour"),
+        # webhook redeliveries: per user (each one is up to FITNESS_WEBHOOKS_MAX_ATTEMPTS POSTs)
+        "redeliver": env.str("API_REDELIVER_THROTTLE_RATE", default="30/hour"),
     },
     # Reverse proxies in front of the app: the client address is taken from X-Forwarded-For
     # only that deep, so a client cannot pick its own address to escape per-address limits.
@@ -342,12 +344,14 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # and the sweep below queues it again once the broker is back.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
 CELERY_TASK_IGNORE_RESULT = True
-# Two queues, so that admin jobs never wait in front of a user's upload: ``counting`` (a user's
-# session, and the sweep's re-queueing of one) and ``admin`` (evaluations, shadow counts,
-# reprocessing, webhook deliveries, the periodic sweeps). Compose runs a worker for each
-# (``-Q counting``, ``-Q admin``); a worker started without ``-Q`` (``make run``) consumes both.
+# Three queues, so that admin jobs never wait in front of a user's upload and a slow webhook
+# receiver never holds either: ``counting`` (a user's session, and the sweep's re-queueing of
+# one), ``admin`` (evaluations, shadow counts, reprocessing, the periodic sweeps) and
+# ``webhooks`` (deliveries). Compose runs a worker for each (``-Q counting``, ``-Q admin``,
+# ``-Q webhooks``); a worker started without ``-Q`` (``make run``) consumes all three.
 CELERY_COUNTING_QUEUE = env.str("CELERY_COUNTING_QUEUE", default="counting")
 CELERY_ADMIN_QUEUE = env.str("CELERY_ADMIN_QUEUE", default="admin")
+CELERY_WEBHOOKS_QUEUE = env.str("CELERY_WEBHOOKS_QUEUE", default="webhooks")
 #: Task name -> queue of every task of the project (tests check that none is missing).
 FITNESS_TASK_QUEUES = {
     "workers.tasks.process_session": CELERY_COUNTING_QUEUE,
@@ -359,10 +363,12 @@ FITNESS_TASK_QUEUES = {
     "workers.tasks.delete_orphan_files": CELERY_ADMIN_QUEUE,
     "workers.tasks.purge_tombstones": CELERY_ADMIN_QUEUE,
     "workers.tasks.flush_expired_tokens": CELERY_ADMIN_QUEUE,
-    "webhooks.deliver": CELERY_ADMIN_QUEUE,
+    "webhooks.deliver": CELERY_WEBHOOKS_QUEUE,
 }
 CELERY_TASK_ROUTES = {name: {"queue": queue} for name, queue in FITNESS_TASK_QUEUES.items()}
-CELERY_TASK_QUEUES = [Queue(name) for name in dict.fromkeys((CELERY_COUNTING_QUEUE, CELERY_ADMIN_QUEUE))]
+CELERY_TASK_QUEUES = [
+    Queue(name) for name in dict.fromkeys((CELERY_COUNTING_QUEUE, CELERY_ADMIN_QUEUE, CELERY_WEBHOOKS_QUEUE))
+]
 #: Where a task without a route would go (none: see FITNESS_TASK_QUEUES).
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default=CELERY_COUNTING_QUEUE)
 CELERY_RESULT_BACKEND = None
@@ -431,13 +437,23 @@ CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default
 
 # --- Webhooks -----------------------------------------------------------------------
 # Subscriptions (/api/v1/webhooks/) get a signed POST when a session is done or failed, from the
-# Celery task webhooks.deliver: FITNESS_WEBHOOKS_TIMEOUT_S to connect and to answer, up to
-# FITNESS_WEBHOOKS_MAX_ATTEMPTS attempts, retried after FITNESS_WEBHOOKS_RETRY_BACKOFF_S seconds,
-# doubling (at most FITNESS_WEBHOOKS_RETRY_BACKOFF_MAX_S). URLs whose host resolves to a private,
+# Celery task webhooks.deliver on its own queue: FITNESS_WEBHOOKS_TIMEOUT_S for each network
+# wait, FITNESS_WEBHOOKS_ATTEMPT_DEADLINE_S for a whole attempt (connecting, sending, the status
+# line and headers together), up to FITNESS_WEBHOOKS_MAX_ATTEMPTS attempts, retried after
+# FITNESS_WEBHOOKS_RETRY_BACKOFF_S seconds, doubling (at most FITNESS_WEBHOOKS_RETRY_BACKOFF_MAX_S).
+# The task's soft and hard time limits (FITNESS_WEBHOOKS_SOFT_TIME_LIMIT_S, ..._TIME_LIMIT_S) are a
+# backstop: an attempt they cut is logged and retried like a timeout. URLs whose host resolves to a private,
 # loopback, link-local, multicast or reserved address are refused, when subscribing and before
 # each delivery, unless FITNESS_WEBHOOKS_ALLOW_PRIVATE (`make run` sets it: receivers on this machine).
 FITNESS_WEBHOOKS_ALLOW_PRIVATE = env.bool("FITNESS_WEBHOOKS_ALLOW_PRIVATE", default=False)
 FITNESS_WEBHOOKS_TIMEOUT_S = env.float("FITNESS_WEBHOOKS_TIMEOUT_S", default=5.0)
+FITNESS_WEBHOOKS_ATTEMPT_DEADLINE_S = env.float("FITNESS_WEBHOOKS_ATTEMPT_DEADLINE_S", default=10.0)
+FITNESS_WEBHOOKS_SOFT_TIME_LIMIT_S = env.float(
+    "FITNESS_WEBHOOKS_SOFT_TIME_LIMIT_S", default=FITNESS_WEBHOOKS_ATTEMPT_DEADLINE_S + 20.0
+)
+FITNESS_WEBHOOKS_TIME_LIMIT_S = env.float(
+    "FITNESS_WEBHOOKS_TIME_LIMIT_S", default=FITNESS_WEBHOOKS_SOFT_TIME_LIMIT_S + 15.0
+)
 FITNESS_WEBHOOKS_MAX_ATTEMPTS = env.int("FITNESS_WEBHOOKS_MAX_ATTEMPTS", default=5)
 FITNESS_WEBHOOKS_RETRY_BACKOFF_S = env.float("FITNESS_WEBHOOKS_RETRY_BACKOFF_S", default=10.0)
 FITNESS_WEBHOOKS_RETRY_BACKOFF_MAX_S = env.float("FITNESS_WEBHOOKS_RETRY_BACKOFF_MAX_S", default=3600.0)

@@ -1,4 +1,5 @@
-"""Two queues: users' counting apart from admin jobs (``CELERY_TASK_ROUTES``), on real brokers."""
+"""Three queues: users' counting apart from admin jobs and webhook deliveries
+(``CELERY_TASK_ROUTES``), on real brokers."""
 
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ ADMIN = {
     "workers.tasks.delete_orphan_files",
     "workers.tasks.purge_tombstones",
     "workers.tasks.flush_expired_tokens",
-    "webhooks.deliver",
 }
+WEBHOOKS = {"webhooks.deliver"}
 
 
 def project_tasks() -> set[str]:
@@ -37,16 +38,18 @@ def project_tasks() -> set[str]:
 
 
 def test_every_task_has_its_queue():
-    assert project_tasks() == COUNTING | ADMIN == set(settings.FITNESS_TASK_QUEUES)
+    assert project_tasks() == COUNTING | ADMIN | WEBHOOKS == set(settings.FITNESS_TASK_QUEUES)
     for name in COUNTING:
         assert app.amqp.router.route({}, name)["queue"].name == settings.CELERY_COUNTING_QUEUE == "counting"
     for name in ADMIN:
         assert app.amqp.router.route({}, name)["queue"].name == settings.CELERY_ADMIN_QUEUE == "admin"
+    for name in WEBHOOKS:
+        assert app.amqp.router.route({}, name)["queue"].name == settings.CELERY_WEBHOOKS_QUEUE == "webhooks"
 
 
-def test_a_worker_without_q_consumes_both_queues():
-    """`make run`'s worker passes no -Q: it consumes the declared queues, counting and admin."""
-    assert {queue.name for queue in app.conf.task_queues} == {"counting", "admin"}
+def test_a_worker_without_q_consumes_every_queue():
+    """`make run`'s worker passes no -Q: it consumes the declared queues, counting, admin and webhooks."""
+    assert {queue.name for queue in app.conf.task_queues} == {"counting", "admin", "webhooks"}
     assert app.conf.task_default_queue == "counting"
     worker_args = re.search(r"^WORKER_ARGS \?= (.*)$", (REPO / "Makefile").read_text(), re.M).group(1)
     assert "-Q" not in worker_args.split()
@@ -57,6 +60,7 @@ def test_compose_runs_a_worker_per_queue():
     queues = {name: re.search(r"-Q (\S+)", s.get("command", "")) for name, s in services.items()}
     assert queues["worker"].group(1) == "counting"
     assert queues["worker-admin"].group(1) == "admin"
+    assert queues["worker-webhooks"].group(1) == "webhooks"
     assert "-Q" not in services["beat"]["command"]
 
 
@@ -120,7 +124,7 @@ def drain(conn: Connection, queue: str) -> list[str]:
             message.ack()
 
 
-def test_admin_tasks_never_reach_the_counting_queue_and_counting_never_the_admin_queue(broker):
+def test_each_task_reaches_its_own_queue_only(broker):
     app.loader.import_default_modules()
     session_id = str(uuid.uuid4())
     args = {
@@ -139,6 +143,7 @@ def test_admin_tasks_never_reach_the_counting_queue_and_counting_never_the_admin
         app.tasks[name].apply_async(task_args, connection=broker)
     assert sorted(drain(broker, "counting")) == sorted(COUNTING)
     assert sorted(drain(broker, "admin")) == sorted(ADMIN)
+    assert sorted(drain(broker, "webhooks")) == sorted(WEBHOOKS)
 
 
 def test_reprocessing_goes_to_the_admin_queue_and_uploads_to_counting(broker, monkeypatch):

@@ -32,3 +32,9 @@ class UploadRateThrottle(_RateFromSettings, UserRateThrottle):
     """Recording uploads: per user (per address for anonymous requests, which get 401 anyway)."""
 
     scope = "upload"
+
+
+class RedeliverRateThrottle(_RateFromSettings, UserRateThrottle):
+    """Webhook redeliveries: per user (each queues a round of POSTs to the user's receiver)."""
+
+    scope = "redeliver"

@@ -105,9 +105,13 @@ def parse(url: str) -> tuple[str, str, int, str]:
         except UnicodeError as exc:
             raise URLError("the URL's host is not a valid name") from exc
     try:
-        port = parts.port or SCHEMES[scheme]
+        port = parts.port
     except ValueError as exc:
         raise URLError("the URL's port is not a number from 1 to 65535") from exc
+    if port is None:
+        port = SCHEMES[scheme]
+    elif not 1 <= port <= 65535:  # urlsplit lets port 0 through (it was sent to the default port)
+        raise URLError("the URL's port is not a number from 1 to 65535")
     path = parts.path or "/"
     if parts.query:
         path += f"?{parts.query}"

@@ -7,6 +7,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 #: Longest subscription URL accepted.
 URL_MAX_LENGTH = 2048
@@ -61,6 +62,9 @@ class Delivery(models.Model):
     payload = models.JSONField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     created_at = models.DateTimeField(auto_now_add=True)
+    #: When it was last queued or attempted: a ``pending`` delivery quiet for longer than any
+    #: retry waits lost its task (broker outage, a killed worker) and may be redelivered.
+    updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         verbose_name_plural = "deliveries"

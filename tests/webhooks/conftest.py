@@ -1,4 +1,5 @@
-"""A real HTTP receiver on 127.0.0.1 (a thread), deliveries run eagerly in the test's thread."""
+"""Real HTTP receivers on 127.0.0.1 (threads: a normal one and a slow one that dribbles its
+answer), deliveries run eagerly in the test's thread."""
 
 from __future__ import annotations
 
@@ -70,6 +71,64 @@ def running_receiver() -> Iterator[Receiver]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@dataclass
+class Dribbler:
+    """A receiver that sends its answer one byte every ``interval_s``: each byte comes well inside
+    a read timeout, the whole status line does not. ``connections`` counts the POSTs begun."""
+
+    url: str
+    interval_s: float
+    connections: int = 0
+
+
+#: What the dribbler sends, byte by byte (a 200, were it ever complete).
+DRIBBLED_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+
+
+@contextlib.contextmanager
+def running_dribbler(interval_s: float = 1.5) -> Iterator[Dribbler]:
+    """A slow receiver on 127.0.0.1 (a free port): a thread per connection reads the request and
+    dribbles :data:`DRIBBLED_ANSWER`; everything stops on exit."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.2)
+    dribbler = Dribbler(url=f"http://127.0.0.1:{listener.getsockname()[1]}/slow", interval_s=interval_s)
+    stop = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            try:
+                conn.recv(65536)  # the request (small: headers and a JSON event)
+                for byte in DRIBBLED_ANSWER:
+                    if stop.wait(interval_s):
+                        return
+                    conn.sendall(bytes([byte]))
+            except OSError:
+                return  # the client gave up: what the deadline is for
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            dribbler.connections += 1
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield dribbler
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
 
 
 @pytest.fixture

@@ -6,7 +6,10 @@ import pytest
 
 from fitness.webhooks import services
 from fitness.webhooks.models import Delivery, Subscription
-from tests.factories import SensorSessionFactory
+from tests.accounts.concurrency import race
+from tests.conftest import bearer_client
+from tests.factories import SensorSessionFactory, UserFactory
+from tests.test_security import assert_throttled, rates  # noqa: F401 - a fixture
 from tests.webhooks.conftest import subscribe
 
 pytestmark = pytest.mark.django_db
@@ -75,12 +78,26 @@ class TestCreate:
             ({"url": "https://8.8.8.8/x"}, "events"),
             ({"events": ["session.done"]}, "url"),
             ({"url": "https://8.8.8.8/" + "x" * 2100, "events": ["session.done"]}, "url"),
+            # Port 0 was accepted and delivered to port 80; none outside 1-65535 is a port.
+            ({"url": "http://8.8.8.8:0/x", "events": ["session.done"]}, "url"),
+            ({"url": "https://8.8.8.8:00/x", "events": ["session.done"]}, "url"),
+            ({"url": "https://8.8.8.8:65536/x", "events": ["session.done"]}, "url"),
+            ({"url": "https://8.8.8.8:-1/x", "events": ["session.done"]}, "url"),
         ],
     )
     def test_bad_input_is_a_400_naming_the_field(self, api, body, field):
         resp = api.post(URL, body, format="json")
         assert resp.status_code == 400
         assert field in resp.json()
+        assert not Subscription.objects.exists()
+
+    @pytest.mark.parametrize("port", [1, 8443, 65535])
+    def test_ports_from_1_to_65535_are_accepted(self, api, port):
+        assert create(api, url=f"https://8.8.8.8:{port}/hooks").status_code == 201
+
+    def test_port_0_is_refused_naming_the_port(self, api):
+        resp = create(api, url="http://8.8.8.8:0/hook")
+        assert resp.json() == {"url": ["the URL's port is not a number from 1 to 65535"]}
 
 
 class TestReadAndDelete:
@@ -164,3 +181,47 @@ class TestDeliveryLog:
         log = api.get(f"{URL}{subscription.pk}/deliveries/").json()["results"]
         assert [a["status_code"] for a in log[0]["attempts"]] == [200, 200]
         assert log[0]["status"] == "delivered"
+
+
+class TestRedeliverLimits:
+    """One round of attempts per delivery at a time, and a rate per user."""
+
+    def redeliver(self, client, delivery):
+        return client.post(f"{URL}{delivery.subscription_id}/deliveries/{delivery.pk}/redeliver/")
+
+    def test_a_pending_delivery_answers_409(self, api, user, queued):
+        delivery = a_delivery(user)  # pending: its task is queued
+        resp = self.redeliver(api, delivery)
+        assert resp.status_code == 409, resp.content
+        assert resp.json()["code"] == "delivery_pending"
+        assert "already pending" in resp.json()["detail"]
+        assert queued == []
+
+    def test_concurrent_redeliveries_queue_it_once(self, transactional_db, queued):
+        user = UserFactory()
+        delivery = a_delivery(user)
+        Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.Status.FAILED)
+        queued.clear()  # its first round
+        clients = [bearer_client(user) for _ in range(6)]
+        responses = race([lambda c=c: self.redeliver(c, delivery) for c in clients])
+        assert sorted(r.status_code for r in responses) == [202] + [409] * 5, responses
+        assert queued == [str(delivery.pk)]
+
+    def test_redeliveries_are_throttled_per_user(self, api, user, other_user, queued, rates):  # noqa: F811
+        rates(redeliver="2/hour")
+        delivery = a_delivery(user)
+        for _ in range(2):
+            Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.Status.FAILED)
+            assert self.redeliver(api, delivery).status_code == 202
+        Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.Status.FAILED)
+        assert_throttled(self.redeliver(api, delivery))
+        theirs = a_delivery(other_user)
+        Delivery.objects.filter(pk=theirs.pk).update(status=Delivery.Status.FAILED)
+        assert self.redeliver(bearer_client(other_user), theirs).status_code == 202, "the limit is per user"
+
+    def test_the_schema_documents_the_409(self, api):
+        schema = api.get("/api/schema/?format=json").json()
+        operation = schema["paths"]["/api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver/"]["post"]
+        assert "409" in operation["responses"]
+        assert "pending" in operation["responses"]["409"]["description"]
+        assert "429" in operation["responses"]

@@ -7,6 +7,8 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from fitness.core.throttling import RedeliverRateThrottle
+from fitness.openapi import ERROR_SCHEMA
 from fitness.webhooks import selectors, services
 from fitness.webhooks.models import Subscription
 from fitness.workouts.api.permissions import IsOwner
@@ -16,8 +18,9 @@ from .serializers import DeliverySerializer, SubscriptionCreatedSerializer, Subs
 _DELIVERY = (
     "Each event is a POST of a JSON body (`event`, `session_id`, `status`, `total_reps`, `occurred_at`, "
     "`delivery_id`) with `Content-Type: application/json` and `X-Signature-256: sha256=<hex HMAC-SHA256 of the "
-    "raw body with the secret>`. A non-2xx answer, a timeout or a connection error is retried with exponential "
-    "backoff; redirects are not followed."
+    "raw body with the secret>`. Each attempt has an overall deadline (10 s by default: connecting, the status "
+    "line and the headers together). A non-2xx answer, a timeout or a connection error is retried with "
+    "exponential backoff; redirects are not followed."
 )
 
 
@@ -88,16 +91,35 @@ class WebhookViewSet(
         tags=["webhooks"],
         request=None,
         parameters=[OpenApiParameter("delivery_id", OpenApiTypes.UUID, OpenApiParameter.PATH)],
-        responses={202: DeliverySerializer, 404: OpenApiResponse(description="no such delivery of the webhook")},
+        responses={
+            202: DeliverySerializer,
+            404: OpenApiResponse(description="no such delivery of the webhook"),
+            409: OpenApiResponse(
+                response=ERROR_SCHEMA,
+                description=(
+                    "the delivery is already pending (queued, being sent or waiting for a retry): "
+                    "`code: delivery_pending`; redeliver it once it is `delivered` or `failed`"
+                ),
+            ),
+        },
         description=(
             "Queue the delivery again: the same body and `delivery_id`, with a new round of attempts. "
-            "Answered 202 with the delivery (status `pending`)."
+            "Answered 202 with the delivery (status `pending`); 409 while it is pending (one round at a "
+            "time). Limited per user (`API_REDELIVER_THROTTLE_RATE`, 30 an hour by default: 429 above)."
         ),
     )
-    @action(detail=True, methods=["post"], url_path=r"deliveries/(?P<delivery_id>[^/.]+)/redeliver")
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=r"deliveries/(?P<delivery_id>[^/.]+)/redeliver",
+        throttle_classes=[RedeliverRateThrottle],
+    )
     def redeliver(self, request: Request, pk=None, delivery_id: str | None = None) -> Response:
         delivery = selectors.delivery_get(subscription=self.get_object(), delivery_id=delivery_id)
         if delivery is None:
             raise NotFound("no such delivery of this webhook")
-        delivery = services.delivery_redeliver(delivery=delivery)
+        try:
+            delivery = services.delivery_redeliver(delivery=delivery)
+        except services.DeliveryPendingError as exc:
+            return Response({"detail": str(exc), "code": "delivery_pending"}, status=status.HTTP_409_CONFLICT)
         return Response(DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)

@@ -4,13 +4,16 @@
   :func:`subscription_delete`.
 - :mod:`.deliveries`: :func:`deliveries_create` makes one delivery per subscription of the
   session's owner to the event and queues each after the transaction commits;
-  :func:`delivery_attempt` sends one (the worker); :func:`delivery_redeliver` queues one again.
+  :func:`delivery_attempt` sends one (the worker); :func:`delivery_redeliver` queues one again
+  (never while it is pending).
 """
 
 from .deliveries import (
     DeliveryOutcome,
+    DeliveryPendingError,
     deliveries_create,
     delivery_attempt,
+    delivery_attempt_cut,
     delivery_give_up,
     delivery_redeliver,
     enqueue_delivery,
@@ -21,9 +24,11 @@ from .subscriptions import SubscriptionError, subscription_create, subscription_
 
 __all__ = [
     "DeliveryOutcome",
+    "DeliveryPendingError",
     "SubscriptionError",
     "deliveries_create",
     "delivery_attempt",
+    "delivery_attempt_cut",
     "delivery_give_up",
     "delivery_redeliver",
     "enqueue_delivery",

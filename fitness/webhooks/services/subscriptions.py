@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
 
 from .. import addresses
 from ..models import Event, Subscription
@@ -28,7 +30,8 @@ def subscription_create(*, user: User, url: str, events: Sequence[str]) -> Subsc
     """A new subscription of ``user`` with a new random secret.
 
     The URL must be http(s) and its host resolve, now, to public addresses only (unless
-    ``FITNESS_WEBHOOKS_ALLOW_PRIVATE``); a user has at most ``FITNESS_WEBHOOKS_MAX_PER_USER``.
+    ``FITNESS_WEBHOOKS_ALLOW_PRIVATE``); a user has at most ``FITNESS_WEBHOOKS_MAX_PER_USER``, also
+    under concurrent creations.
     Raises :class:`SubscriptionError`.
     """
     chosen = list(dict.fromkeys(events))
@@ -40,9 +43,14 @@ def subscription_create(*, user: User, url: str, events: Sequence[str]) -> Subsc
     except addresses.URLError as exc:
         raise SubscriptionError("url", exc.message) from exc
     limit = settings.FITNESS_WEBHOOKS_MAX_PER_USER
-    if Subscription.objects.filter(user=user).count() >= limit:
-        raise SubscriptionError("non_field_errors", f"a user has at most {limit} webhooks; delete one first")
-    return Subscription.objects.create(user=user, url=url, events=chosen, secret=secrets.token_hex(32))
+    with transaction.atomic():
+        # Count and insert under a lock of the user's row (PostgreSQL; SQLite's write transactions
+        # take the database lock when they begin: settings' IMMEDIATE mode), so that concurrent
+        # creations cannot all see room for one more.
+        list(get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True))
+        if Subscription.objects.filter(user=user).count() >= limit:
+            raise SubscriptionError("non_field_errors", f"a user has at most {limit} webhooks; delete one first")
+        return Subscription.objects.create(user=user, url=url, events=chosen, secret=secrets.token_hex(32))
 
 
 def subscription_delete(*, subscription: Subscription) -> None:

@@ -9,6 +9,7 @@ import shutil
 import ssl
 import subprocess
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -18,7 +19,7 @@ from django.utils import timezone
 from fitness.webhooks import services, tasks
 from fitness.webhooks.models import Delivery
 from tests.factories import SensorSessionFactory
-from tests.webhooks.conftest import running_receiver, subscribe
+from tests.webhooks.conftest import running_dribbler, running_receiver, subscribe
 from tests.webhooks.test_addresses import fake_dns
 
 pytestmark = pytest.mark.django_db
@@ -169,6 +170,24 @@ class TestDeliveryAttempt:
         assert log == [(None, "timed out waiting for the answer")] * 2
         assert all(a.duration_ms < 900 for a in delivery.attempts.all())
 
+    def test_a_dribbling_receiver_is_cut_at_the_attempt_deadline(self, user, allow_private, settings, queued):
+        """Each byte of the status line comes well inside the read timeout; the attempt as a whole
+        still ends at its deadline, logged as a timeout and left to the retries."""
+        settings.FITNESS_WEBHOOKS_TIMEOUT_S = 2.0
+        settings.FITNESS_WEBHOOKS_ATTEMPT_DEADLINE_S = 1.5
+        with running_dribbler(interval_s=0.3) as dribbler:
+            delivery = one_delivery(user, dribbler.url)
+            started = time.monotonic()
+            outcome = services.delivery_attempt(delivery_id=delivery.pk, last=False)
+            elapsed = time.monotonic() - started
+        assert dribbler.connections == 1
+        assert not outcome.delivered
+        assert outcome.retryable
+        assert attempts_of(delivery) == [(None, "timed out: no complete answer within the 1.5 s deadline")]
+        assert 1.4 < elapsed < 2.5, elapsed
+        delivery.refresh_from_db()
+        assert delivery.status == Delivery.Status.PENDING  # the task retries it
+
     def test_redirects_are_not_followed(self, user, receiver, eager, settings):
         settings.FITNESS_WEBHOOKS_MAX_ATTEMPTS = 1
         with running_receiver() as elsewhere:
@@ -256,6 +275,29 @@ class TestDeliveryAttempt:
 
 
 class TestRedeliver:
+    def test_a_pending_delivery_is_not_queued_twice(self, user, queued, django_capture_on_commit_callbacks):
+        delivery = one_delivery(user, "https://8.8.8.8/hook")
+        with django_capture_on_commit_callbacks(execute=True), pytest.raises(services.DeliveryPendingError):
+            services.delivery_redeliver(delivery=delivery)
+        assert queued == []
+        Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.Status.FAILED)
+        with django_capture_on_commit_callbacks(execute=True):
+            services.delivery_redeliver(delivery=delivery)
+        with django_capture_on_commit_callbacks(execute=True), pytest.raises(services.DeliveryPendingError):
+            services.delivery_redeliver(delivery=delivery)
+        assert queued == [str(delivery.pk)]
+
+    def test_a_pending_delivery_that_lost_its_task_can_be_redelivered(
+        self, user, queued, django_capture_on_commit_callbacks
+    ):
+        """Pending and quiet for longer than any retry waits (a broker outage when it was made)."""
+        delivery = one_delivery(user, "https://8.8.8.8/hook")
+        quiet = timezone.now() - timezone.timedelta(seconds=services.deliveries.pending_stale_after_s() + 1)
+        Delivery.objects.filter(pk=delivery.pk).update(updated_at=quiet)
+        with django_capture_on_commit_callbacks(execute=True):
+            services.delivery_redeliver(delivery=delivery)
+        assert queued == [str(delivery.pk)]
+
     def test_redelivery_sends_the_same_event_again(self, user, receiver, eager, django_capture_on_commit_callbacks):
         delivery = one_delivery(user, receiver.url)
         tasks.deliver.delay(str(delivery.pk))
