@@ -169,6 +169,8 @@ def payload(op: Op, world) -> tuple[dict | None, str]:
     if op.path == "/api/v1/sessions/":
         upload = SimpleUploadedFile("rec.csv", canonical_csv(), content_type="text/csv")
         return {"file": upload, "format": "csv"}, "multipart"
+    if op.path == "/api/v1/model-versions/":
+        return {}, "multipart"  # the upload takes multipart only; without a file: 400
     bodies = {
         ("post", "/api/v1/workouts/"): {"date": "2024-05-02", "notes": "new"},
         ("put", "/api/v1/workouts/{id}/"): {"date": "2024-05-03", "notes": "changed"},
