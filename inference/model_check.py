@@ -190,7 +190,23 @@ def dry_run_counting(model) -> None:
         raise ModelFileError(f"the model cannot count a recording with its own metadata: {exc}") from exc
 
 
-def _is_memory_error(exc: BaseException) -> bool:
+def _peak_address_space() -> int:
+    """The process's peak address space (bytes, ``VmPeak``; 0 where /proc cannot tell)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmPeak:"):
+                return int(line.split()[1]) << 10
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _is_memory_error(exc: BaseException, limit: int) -> bool:
+    """Whether a failure comes from the memory limit: an allocation error anywhere in the chain, or
+    any error once the address space came within 10% of the limit (native code that cannot
+    allocate fails in many ways, e.g. "error return without exception set")."""
+    if _peak_address_space() >= 0.9 * limit:
+        return True
     seen = exc
     while seen is not None:
         if isinstance(seen, MemoryError) or any(word in str(seen) for word in _MEMORY_WORDS):
@@ -210,12 +226,15 @@ def main(argv: list[str] | None = None) -> int:
     import resource
 
     limit = args.memory_mb << 20
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)  # a process may lower its hard limit, never raise it
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     try:
         record = check_model(args.model, runtime_path=args.runtime, export_path=args.export)
         answer = {"ok": True, "export_record": record}
     except BaseException as exc:  # noqa: BLE001 - every failure is an answer for the parent
-        answer = {"ok": False, "error": str(exc)[:2000] or type(exc).__name__, "memory": _is_memory_error(exc)}
+        answer = {"ok": False, "error": str(exc)[:2000] or type(exc).__name__, "memory": _is_memory_error(exc, limit)}
     (args.model.parent / RESULT_FILE).write_text(json.dumps(answer, default=str))
     return 0
 
