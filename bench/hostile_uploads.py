@@ -15,7 +15,9 @@ account): time gaps (a JSON sample 10 days on, a real Exermote file whose last r
 later, a CaRa CSV with a 2-day gap), values beyond float32 (1e39 in a real Exermote file,
 1e300 in a canonical CSV), bombs (20 MB of one-number JSON rows, just under the upload
 limit; a gzip bomb of 1 GiB; JSON nested 100,000 deep), padding (a CSV header padded with
-1 MiB of spaces, a 10 MiB cell). Meanwhile a normal user uploads a real Exermote session
+1 MiB of spaces, a 10 MiB cell). After them an admin uploads the shipped model with its first
+Conv1D set to 2,000,000 filters (a 400 naming its size, quickly, the web worker's RSS flat).
+Meanwhile a normal user uploads a real Exermote session
 every ``--period`` seconds and polls it until ``done``: first alone (the baseline), then
 during the attack.
 
@@ -607,6 +609,97 @@ BOUNDS_MIB = {
 }
 
 
+# --- An oversized model uploaded by an admin (issue 29, item 3) ------------------------------
+
+#: Filters of the first Conv1D in the shipped model's config.json: 2.8 MB on disk, gigabytes if built.
+MODEL_BOMB_FILTERS = 2_000_000
+#: A web worker's sampled RSS may grow by at most this (MiB) while refusing the oversized model.
+MODEL_BOMB_WEB_GROWTH_MIB = 100
+MODEL_BOMB_TIMEOUT_S = 30
+
+
+def oversized_model(filters: int = MODEL_BOMB_FILTERS) -> bytes:
+    """The shipped default.keras with its first Conv1D set to ``filters`` (weights unchanged)."""
+    import io
+    import zipfile
+
+    from inference.model import DEFAULT_KERAS_PATH
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(DEFAULT_KERAS_PATH) as zin, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename == "config.json":
+                config = json.loads(data)
+                config["config"]["layers"][1]["config"]["layers"][1]["config"]["filters"] = filters
+                data = json.dumps(config).encode()
+            zout.writestr(item.filename, data)
+    return out.getvalue()
+
+
+def _web_worker_rss(sampler: RssSampler, phase: str) -> float:
+    """The largest sampled RSS (MiB) of any web worker in ``phase``."""
+    return max((p.rss_max_mib.get(phase, 0.0) for p in sampler.peaks.values() if p.kind == "web worker"), default=0.0)
+
+
+def oversized_model_attack(port: int, sampler: RssSampler) -> dict:
+    """An admin uploads the oversized model to ``POST /api/v1/model-versions/``: it must be a 400
+    naming the problem within MODEL_BOMB_TIMEOUT_S, and no web worker may grow by more than
+    MODEL_BOMB_WEB_GROWTH_MIB (the issue's web process went from 542 to 2,433 MiB)."""
+    from fitness.accounts.models import User
+
+    username = f"admin-{uuid.uuid4().hex[:6]}"
+    credentials = {"username": username, "password": PASSWORD}
+    client = Client(port, Stats())
+    client.request("POST auth/register", "POST", "/api/v1/auth/register/", body=credentials, expect=(201,))
+    User.objects.filter(username=username).update(is_staff=True)
+    _, tokens = client.request("POST auth/token", "POST", "/api/v1/auth/token/", body=credentials)
+    client.token = tokens["access"]
+    data = oversized_model()
+    boundary = uuid.uuid4().hex
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="bomb.keras"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    sampler.sample()
+    before = _web_worker_rss(sampler, sampler.phase)
+    sampler.phase = "oversized model"
+    started = time.monotonic()
+    status, answer = client.request(
+        "POST model-versions",
+        "POST",
+        "/api/v1/model-versions/",
+        body=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        expect=(400,),
+    )
+    seconds = time.monotonic() - started
+    time.sleep(3 * SAMPLE_EVERY_S)
+    sampler.sample()
+    during = _web_worker_rss(sampler, "oversized model")
+    message = json.dumps(answer)[:MAX_REFUSAL_BYTES] if answer is not None else ""
+    problems = []
+    if status != 400 or "parameters" not in message:
+        problems.append(f"the oversized model got {status}, not a 400 naming its size: {message[:200]}")
+    if seconds > MODEL_BOMB_TIMEOUT_S:
+        problems.append(f"the oversized model took {seconds:.1f} s to refuse (> {MODEL_BOMB_TIMEOUT_S} s)")
+    if during > before + MODEL_BOMB_WEB_GROWTH_MIB:
+        problems.append(f"a web worker grew from {before:.0f} to {during:.0f} MiB on the oversized model")
+    return {
+        "bytes": len(data),
+        "filters": MODEL_BOMB_FILTERS,
+        "status": status,
+        "message": message,
+        "response_s": round(seconds, 3),
+        "web_worker_rss_mib": {"before": round(before), "during": round(during)},
+        "problems": problems,
+    }
+
+
 def judge_memory(memory: dict[str, dict]) -> list[str]:
     problems = []
     for kind, bound in BOUNDS_MIB.items():
@@ -653,6 +746,7 @@ def measure(args, environment: Environment, files: list[Path]) -> dict:
         sampler.phase = "slow receiver"
         slow_receiver = slow_receiver_attack(args, environment, normal, phases.baseline_s)
         sampler.sample()
+        model_attack = oversized_model_attack(port, sampler)
     finally:
         sampler.stop.set()
         sampler.join()
@@ -661,7 +755,7 @@ def measure(args, environment: Environment, files: list[Path]) -> dict:
     memory = sampler.by_kind()
     problems += normal.problems + judge_memory(memory)
     allowed_p95, late = judge_latency(phases.baseline_s, phases.attack_s)
-    problems += late + [f"slow receiver: {p}" for p in slow_receiver["problems"]]
+    problems += late + [f"slow receiver: {p}" for p in slow_receiver["problems"]] + model_attack["problems"]
     return {
         "database": environment.database_url().split(":")[0],
         "broker": environment.broker_url().split(":")[0],
@@ -678,6 +772,7 @@ def measure(args, environment: Environment, files: list[Path]) -> dict:
             "attack": latency_summary(phases.attack_s),
             "allowed_attack_p95_ms": round(allowed_p95 * 1000, 1),
         },
+        "oversized_model": model_attack,
         "attack_s": round(phases.attack_wall_s, 1),
         "slow_receiver": slow_receiver,
         "run_s": round(time.monotonic() - started, 1),
@@ -723,6 +818,12 @@ def print_report(payload: dict) -> None:
         f"slow receiver: {slow['webhooks']} webhooks, {slow['attempts_logged']} attempts logged "
         f"(longest {slow['max_attempt_ms']} ms), redeliver answers {slow['redeliver_answers']}; normal "
         + (f"n={s['n']} p50 {s['p50_ms'] / 1000:.2f} s, p95 {s['p95_ms'] / 1000:.2f} s" if s["n"] else "none counted")
+    )
+    bomb = payload["oversized_model"]
+    out.append(
+        f"oversized model by an admin ({bomb['filters']:,} filters, {bomb['bytes'] / 2**20:.1f} MiB): "
+        f"{bomb['status']} in {bomb['response_s']} s, web worker {bomb['web_worker_rss_mib']['before']} -> "
+        f"{bomb['web_worker_rss_mib']['during']} MiB: {bomb['message'][:150]}"
     )
     out += [f"  ! {p}" for p in payload["problems"]] or ["no problems"]
     print("\n".join(out))  # noqa: T201 - the report

@@ -227,6 +227,11 @@ FITNESS_MODEL_CACHE_DIR = env.path("FITNESS_MODEL_CACHE_DIR", default=Path(tempf
 FITNESS_MAX_UPLOAD_BYTES = env.int("FITNESS_MAX_UPLOAD_BYTES", default=20 * 1024 * 1024)
 #: Largest accepted model file upload in bytes (model registry).
 FITNESS_MAX_MODEL_BYTES = env.int("FITNESS_MAX_MODEL_BYTES", default=100 * 1024 * 1024)
+#: Address space (MiB, RLIMIT_AS) of the child process that builds an uploaded network to check
+#: and export it; a file that needs more is refused (the shipped model's export peaks near 2.7 GiB).
+FITNESS_MODEL_CHECK_MEMORY_MB = env.int("FITNESS_MODEL_CHECK_MEMORY_MB", default=4096)
+#: Wall-clock limit (s) of that child process (the shipped model's export takes most of a minute).
+FITNESS_MODEL_CHECK_TIMEOUT_S = env.int("FITNESS_MODEL_CHECK_TIMEOUT_S", default=600)
 #: Labelled recordings a model version is evaluated on unless admins chose sessions.
 FITNESS_EVALUATION_MANIFEST = env.path(
     "FITNESS_EVALUATION_MANIFEST", default=BASE_DIR / "inference" / "models" / "evaluation_manifest.json"

@@ -15,6 +15,7 @@ trains the networks it scores, is research code (:mod:`inference.lab.evaluate`).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -270,9 +271,11 @@ class SetTruth:
     exercise: str | None = None
 
 
-def evaluate_on_sets(model: PhaseModel, items: list[SetTruth]) -> dict:
+def evaluate_on_sets(model: PhaseModel, items: Iterable[SetTruth]) -> dict:
     """Count recordings with ``model`` as the worker would and score the sets against known counts.
 
+    ``items`` may be an iterator that reads each recording when asked (users' corrections): each
+    is counted and dropped before the next is asked for, so memory follows one recording.
     Each recording is counted by :func:`inference.pipeline.count_recording` (the method the
     pipeline chooses), then matched to its true sets by :func:`score_sets` (a repetition
     belongs to a true set when its centre lies in the set's span widened by ``SET_TOLERANCE_S``).
@@ -285,7 +288,7 @@ def evaluate_on_sets(model: PhaseModel, items: list[SetTruth]) -> dict:
     from inference.pipeline import count_recording
 
     rows: list[dict] = []
-    phantom = counted_sets = 0
+    phantom = counted_sets = recordings = 0
     for item in items:
         result = count_recording(item.recording, model=model, exercise=item.exercise)
         counted_sets += len(result.sets)
@@ -293,6 +296,8 @@ def evaluate_on_sets(model: PhaseModel, items: list[SetTruth]) -> dict:
         scored = score_sets(result.sets, [*item.sets, *unknown], np.zeros(0, bool), 1.0)
         rows += scored["sets"][: len(item.sets)]
         phantom += scored["phantom_reps"]
+        recordings += 1
+        del item, result  # before the iterator reads the next recording
     errors = [abs(r["pred"] - r["true"]) for r in rows]
     figures = set_count_figures(
         sets=len(rows),
@@ -301,4 +306,4 @@ def evaluate_on_sets(model: PhaseModel, items: list[SetTruth]) -> dict:
         abs_error=float(sum(errors)),
         missed=sum(r["pred"] == 0 for r in rows),
     )
-    return {**figures, "phantom_reps": phantom, "sets_counted": counted_sets, "recordings": len(items)}
+    return {**figures, "phantom_reps": phantom, "sets_counted": counted_sets, "recordings": recordings}

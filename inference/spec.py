@@ -33,6 +33,25 @@ REQUIRED_KEYS = (
 #: A phase label other than ``break``: ``<exercise>.first_half`` or ``<exercise>.second_half``.
 PHASE_RE = re.compile(r"^[a-z][a-z0-9_]*\.(first_half|second_half)$")
 
+# Upper bounds: the network's input, the dry run and a session's batch grow with these, so a
+# file is refused before anything is built (docs/reliability.md, "Model files"). Each is far
+# above the shipped model's value and far below what hurts a worker.
+#: Highest model grid (Hz): human movement has no content above about 20 Hz; uploads may be
+#: faster (up to 1000 Hz, :data:`inference.io.MAX_SAMPLE_RATE_HZ`) and are resampled down.
+MAX_SAMPLE_RATE_HZ = 200.0
+#: Longest window (samples): 8x the shipped 256 (25.6 s at 10 Hz); 20 s at 100 Hz.
+MAX_WINDOW = 2048
+#: Longest chunk a sequence model labels at once (samples): 10x the shipped 600 (10 min at 10 Hz).
+MAX_CHUNK = 6000
+#: Widest context on each side of a chunk (samples): 10x the shipped 100.
+MAX_CONTEXT = 1000
+#: Most labels: ``break`` and two halves of 64 exercises (the catalog has 57; the shipped model 7 labels).
+MAX_LABELS = 129
+#: Most channels read from a recording, and most characters in a channel or label name
+#: (the longest catalog phase, ``<36-character id>.second_half``, has 48).
+MAX_CHANNELS = 64
+MAX_NAME_CHARS = 64
+
 
 class ModelSpecError(ValueError):
     """Model metadata that is incomplete or inconsistent; the message names the field."""
@@ -187,17 +206,22 @@ def _problems(spec: ModelSpec):  # noqa: PLR0912 - one check per field
         yield f"derived_channels {', '.join(unknown)} are not among {', '.join(DERIVED_CHANNELS)}"
     if not (math.isfinite(spec.sample_rate_hz) and spec.sample_rate_hz > 0):
         yield f"sample_rate_hz must be a positive number, not {spec.sample_rate_hz}"
-    if spec.window < 1:
-        yield f"window must be at least 1, not {spec.window}"
+    elif spec.sample_rate_hz > MAX_SAMPLE_RATE_HZ:
+        yield f"sample_rate_hz must be at most {MAX_SAMPLE_RATE_HZ:g} Hz, not {spec.sample_rate_hz:g}"
+    if not 1 <= spec.window <= MAX_WINDOW:
+        yield f"window must lie in [1, {MAX_WINDOW}] samples, not {spec.window}"
     if not 0 <= spec.label_offset < max(spec.window, 1):
         yield f"label_offset must lie in [0, window), not {spec.label_offset}"
     if spec.stride < 1 or spec.chunk < 1 or spec.context < 0:
         yield "stride and chunk must be at least 1 and context at least 0"
+    if spec.stride > max(spec.window, 1):
+        yield f"stride must be at most window ({spec.window}) samples, not {spec.stride}"
+    yield from _bound_problems(spec)
     bad = [lab for lab in spec.labels if lab != BREAK and not PHASE_RE.match(lab)]
     if BREAK not in spec.labels or bad or len(set(spec.labels)) != len(spec.labels):
         yield (
             "labels must be 'break' and '<exercise>.first_half' / '<exercise>.second_half' phases, each once"
-            + (f"; not {', '.join(map(repr, bad[:5]))}" if bad else "")
+            + (f"; not {', '.join(repr(lab[:MAX_NAME_CHARS]) for lab in bad[:5])}" if bad else "")
         )
     if spec.angle_encoding not in ANGLE_ENCODINGS:
         yield f"angle_encoding must be one of {', '.join(ANGLE_ENCODINGS)}, not {spec.angle_encoding!r}"
@@ -211,6 +235,24 @@ def _problems(spec: ModelSpec):  # noqa: PLR0912 - one check per field
     unknown_phases = [name for name in spec.counting.min_run_s if name not in spec.labels]
     if unknown_phases:
         yield f"counting min_run_s names labels the model lacks: {', '.join(unknown_phases[:5])}"
+
+
+def _bound_problems(spec: ModelSpec):
+    """Which of the upper bounds (chunk, context, channels, labels) ``spec`` exceeds (one string each)."""
+    if spec.chunk > MAX_CHUNK:
+        yield f"chunk must be at most {MAX_CHUNK} samples, not {spec.chunk}"
+    if spec.context > MAX_CONTEXT:
+        yield f"context must be at most {MAX_CONTEXT} samples, not {spec.context}"
+    if len(spec.input_channels) > MAX_CHANNELS:
+        yield f"channels and derived_channels must be at most {MAX_CHANNELS}, not {len(spec.input_channels)}"
+    long_names = [name for name in spec.input_channels if len(name) > MAX_NAME_CHARS]
+    if long_names:
+        yield f"channels names must be at most {MAX_NAME_CHARS} characters; {len(long_names)} are longer"
+    if len(spec.labels) > MAX_LABELS:
+        yield f"labels must be at most {MAX_LABELS}, not {len(spec.labels)}"
+    long_labels = [lab for lab in spec.labels if len(lab) > MAX_NAME_CHARS]
+    if long_labels:
+        yield f"labels must be at most {MAX_NAME_CHARS} characters each; {len(long_labels)} are longer"
 
 
 def _text(value: object, name: str) -> str:

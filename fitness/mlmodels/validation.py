@@ -1,5 +1,14 @@
 """Validation of a model file before anything is stored.
 
+Static checks first, in this process and without TensorFlow: the file's size, its metadata
+(:class:`inference.spec.ModelSpec`, with upper bounds on window, chunk, context, sample rate,
+channels and labels), its version string, its exercises, and the network's size read from its
+``config.json`` (:func:`inference.network_size.check_keras_network`: parameters and largest
+tensor). Only then is the network built, in a child process whose address space is capped at
+``FITNESS_MODEL_CHECK_MEMORY_MB`` (:func:`inference.model_check.run_model_check`): a file that
+exceeds it, crashes the child or outlasts ``FITNESS_MODEL_CHECK_TIMEOUT_S`` is refused with
+the reason, and this process's memory does not grow.
+
 A file is accepted when it loads, its metadata is complete, the network's input and
 output shapes match the metadata, a dry run on a zero window works
 (:func:`inference.model.load_model`), its version string fits the registry, its labels
@@ -20,13 +29,15 @@ from __future__ import annotations
 
 import hashlib
 import re
+import tempfile
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
-import numpy as np
 from django.conf import settings
 
 from inference import catalog
 from inference.model import ModelFileError
+from inference.spec import ModelSpec
 
 from .models import VERSION_MAX_LENGTH
 
@@ -59,63 +70,129 @@ class CheckedExport:
 
 
 def validate_model_file(data: bytes, *, runtime_data: bytes | None = None, export: bool = False) -> ValidatedModelFile:
-    """Check an uploaded ``.keras`` model file: it loads, its metadata is complete and fits the
-    registry, its shapes match the metadata, its labels are catalog exercises, it counts a
-    synthetic recording. Loads TensorFlow (seconds for the shipped ensemble).
+    """Check an uploaded ``.keras`` model file: its metadata is complete, within bounds and fits
+    the registry, its labels are catalog exercises, its network is within the size bounds, and
+    (in a child process under the memory limit) it loads, its shapes match the metadata and it
+    counts a synthetic recording. The child loads TensorFlow (seconds for the shipped ensemble).
 
     With ``runtime_data`` (its ``.onnx`` export) that export is checked too, and with ``export``
     the export is made now (most of a minute for the shipped ensemble: not in a request; an
     upload is exported by a worker, :func:`fitness.mlmodels.services.model_version_export`).
 
     Raises:
-        ModelFileError: with the reason the file (or its export) is refused.
+        ModelFileError: with the reason the file (or its export) is refused, e.g. a metadata
+            field out of bounds, a layer too large, or "exceeds the memory limit of N MiB".
     """
     if not data:
         raise ModelFileError("the file is empty")
     max_bytes = settings.FITNESS_MAX_MODEL_BYTES
     if len(data) > max_bytes:
         raise ModelFileError(f"the file is larger than {max_bytes} bytes")
-    from inference.model import load_model_bytes
     from inference.runtime import looks_like_onnx
 
     if looks_like_onnx(data[:4]):
         raise ModelFileError("upload the trained .keras model; its .onnx export is made from it here")
-    model = load_model_bytes(data)
-    spec = model.spec
+    checksum = hashlib.sha256(data).hexdigest()
+    if runtime_data is not None:
+        _check_export_record(runtime_data, checksum)
+    with tempfile.TemporaryDirectory(prefix="model-check-") as tmp:
+        path = Path(tmp) / "model.keras"
+        path.write_bytes(data)
+        spec = static_checks(path)
+        runtime_path = export_path = None
+        if runtime_data is not None:
+            runtime_path = Path(tmp) / "given.onnx"
+            runtime_path.write_bytes(runtime_data)
+        elif export:
+            export_path = Path(tmp) / "export.onnx"
+        checked = _check_in_child(path, runtime_path=runtime_path, export_path=export_path)
+        if export_path is not None:
+            runtime_data = export_path.read_bytes()
+    validated = ValidatedModelFile(data=data, checksum=checksum, version=spec.version, metadata=spec.to_dict())
+    if runtime_data is None:
+        return validated
+    return replace(
+        validated,
+        runtime_data=runtime_data,
+        runtime_checksum=hashlib.sha256(runtime_data).hexdigest(),
+        runtime_export=checked.export_record,
+    )
+
+
+def static_checks(path: Path) -> ModelSpec:
+    """The checks that build nothing: metadata (with its bounds), version string, exercises,
+    and the network's size from its ``config.json``. Returns the file's spec.
+
+    Raises:
+        ModelFileError: the first problem found, naming the field or layer.
+    """
+    from inference.model import read_spec
+    from inference.network_size import NetworkSizeError, check_keras_network
+
+    spec = read_spec(path)
     version = spec.version
     if len(version) > VERSION_MAX_LENGTH or not _VERSION_RE.match(version):
         raise ModelFileError(
             f"metadata version {version!r} must be 1-{VERSION_MAX_LENGTH} characters of letters, digits and ._+-"
         )
     _check_exercises_in_catalog(spec.exercises)
-    _dry_run_counting(model)
-    checksum = hashlib.sha256(data).hexdigest()
-    validated = ValidatedModelFile(data=data, checksum=checksum, version=version, metadata=spec.to_dict())
-    if runtime_data is None and not export:
-        return validated
-    checked = _runtime_export(data, checksum, model, runtime_data)
-    return replace(
-        validated, runtime_data=checked.data, runtime_checksum=checked.checksum, runtime_export=checked.record
-    )
+    try:
+        check_keras_network(path, spec)
+    except NetworkSizeError as exc:
+        raise ModelFileError(str(exc)) from exc
+    return spec
 
 
 def export_model_file(data: bytes, *, checksum: str) -> CheckedExport:
     """Export a registered ``.keras`` (its bytes and SHA-256, hex) to ``.onnx`` and check it.
 
-    Loads TensorFlow and converts the network: most of a minute for the shipped ensemble (a
-    worker of the admin queue calls it, never a request). The export's phase probabilities must match
-    Keras' within :data:`inference.export.TOLERANCE`, and the export must count the synthetic
-    recording.
+    Runs in a child process under the memory limit and loads TensorFlow there: most of a minute
+    for the shipped ensemble (a worker of the admin queue calls it, never a request). The export's
+    phase probabilities must match Keras' within :data:`inference.export.TOLERANCE`, and the
+    export must count the synthetic recording.
 
     Raises:
-        ModelFileError: the bytes are not the registered file, the file no longer loads, or it
-            cannot be exported (:class:`inference.export.ExportError`, a subclass).
+        ModelFileError: the bytes are not the registered file, the file no longer passes the
+            checks, or it cannot be exported (:class:`inference.export.ExportError`'s reason).
     """
-    from inference.model import load_model_bytes
-
     if hashlib.sha256(data).hexdigest() != checksum:
         raise ModelFileError("the stored .keras does not match its checksum")
-    return _runtime_export(data, checksum, load_model_bytes(data), None)
+    with tempfile.TemporaryDirectory(prefix="model-export-") as tmp:
+        path, export_path = Path(tmp) / "model.keras", Path(tmp) / "export.onnx"
+        path.write_bytes(data)
+        static_checks(path)
+        checked = _check_in_child(path, export_path=export_path)
+        runtime_data = export_path.read_bytes()
+    return CheckedExport(
+        data=runtime_data, checksum=hashlib.sha256(runtime_data).hexdigest(), record=checked.export_record
+    )
+
+
+def _check_in_child(path: Path, *, runtime_path: Path | None = None, export_path: Path | None = None):
+    from inference.model_check import run_model_check
+
+    return run_model_check(
+        path,
+        memory_limit_mb=settings.FITNESS_MODEL_CHECK_MEMORY_MB,
+        timeout_s=settings.FITNESS_MODEL_CHECK_TIMEOUT_S,
+        runtime_path=runtime_path,
+        export_path=export_path,
+    )
+
+
+def _check_export_record(runtime_data: bytes, checksum: str) -> None:
+    """Refuse a given export that is too large or was not made from this ``.keras`` (read from its
+    ``metadata_props``, without a runtime)."""
+    from inference.runtime import OnnxFormatError, read_onnx_json
+
+    if len(runtime_data) > settings.FITNESS_MAX_MODEL_BYTES:
+        raise ModelFileError(f"the export is larger than {settings.FITNESS_MAX_MODEL_BYTES} bytes")
+    try:
+        record = read_onnx_json(runtime_data, "inference_export.json")
+    except OnnxFormatError as exc:
+        raise ModelFileError(f"the export: {exc}") from exc
+    if record.get("source_sha256") != checksum:
+        raise ModelFileError("the export was not made from this .keras file (source_sha256 differs)")
 
 
 def _check_exercises_in_catalog(exercises: tuple[str, ...]) -> None:
@@ -127,48 +204,3 @@ def _check_exercises_in_catalog(exercises: tuple[str, ...]) -> None:
             f"labels name exercises outside the exercise catalog: {', '.join(unknown)}; "
             f"see {catalog.WHERE_THE_LIST_IS} for the ids"
         )
-
-
-def _runtime_export(data: bytes, checksum: str, model, runtime_data: bytes | None) -> CheckedExport:
-    """The checked ``.onnx`` export of the Keras ``model`` (made now, or ``runtime_data`` checked)."""
-    from inference.export import check_export, export_model_bytes
-    from inference.model import load_model_bytes
-    from inference.runtime import OnnxFormatError, read_onnx_json
-
-    if runtime_data is None:
-        runtime_data, record = export_model_bytes(data, keras_model=model)
-        exported = load_model_bytes(runtime_data)
-    else:
-        if len(runtime_data) > settings.FITNESS_MAX_MODEL_BYTES:
-            raise ModelFileError(f"the export is larger than {settings.FITNESS_MAX_MODEL_BYTES} bytes")
-        try:
-            record = read_onnx_json(runtime_data, "inference_export.json")
-        except OnnxFormatError as exc:
-            raise ModelFileError(f"the export: {exc}") from exc
-        if record.get("source_sha256") != checksum:
-            raise ModelFileError("the export was not made from this .keras file (source_sha256 differs)")
-        exported = load_model_bytes(runtime_data)
-        record = {**record, "max_abs_diff_at_registration": check_export(model, exported)}
-    _dry_run_counting(exported)
-    return CheckedExport(data=runtime_data, checksum=hashlib.sha256(runtime_data).hexdigest(), record=record)
-
-
-def _dry_run_counting(model) -> None:
-    """Count a short synthetic recording with the model's own metadata (scaling, counting)."""
-    from inference.io import Recording
-    from inference.pipeline import count_with_classifier
-
-    try:
-        spec = model.spec
-        n = max(3 * spec.window, 10)
-        time_s = np.arange(n, dtype=np.float64) / spec.sample_rate_hz
-        phase = 2 * np.pi * 0.5 * time_s[:, None] + np.arange(len(spec.channels))[None, :]
-        recording = Recording(
-            time_s=time_s,
-            samples=(0.1 * np.sin(phase)).astype(np.float32),
-            channels=spec.channels,
-            source_format="csv",
-        )
-        count_with_classifier(recording, model)
-    except Exception as exc:  # any failure here means the file cannot count
-        raise ModelFileError(f"the model cannot count a recording with its own metadata: {exc}") from exc

@@ -64,3 +64,31 @@ def test_missing_keys_are_named(shipped):
 
 def test_keys_of_later_versions_are_ignored(shipped):
     assert ModelSpec.from_dict({**shipped, "runtime": "onnx"}) == ModelSpec.from_dict(shipped)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"window": 3_000_000}, r"window must lie in \[1, 2048\] samples, not 3000000"),
+        ({"window": 60_000}, r"window must lie in \[1, 2048\]"),
+        ({"chunk": 1_000_000}, "chunk must be at most 6000 samples"),
+        ({"context": 50_000}, "context must be at most 1000 samples"),
+        ({"sample_rate_hz": 1e9}, "sample_rate_hz must be at most 200 Hz"),
+        ({"stride": 300}, r"stride must be at most window \(256\)"),
+        ({"labels": ["break"] + [f"e{i}.{h}" for i in range(100) for h in ("first_half", "second_half")]},
+         "labels must be at most 129, not 201"),
+        ({"labels": ["break", "x" * 1000 + ".first_half", "x" * 1000 + ".second_half"]},
+         "labels must be at most 64 characters each; 2 are longer"),
+        ({"channels": [f"c{i}" for i in range(100)]}, "channels and derived_channels must be at most 64"),
+    ],
+)  # fmt: skip
+def test_values_beyond_the_upper_bounds_are_refused_naming_the_field(shipped, change, message):
+    """Issue 29 item 3: a window of 3,000,000 crashed the validator; 60,000 cost 1.4 GiB."""
+    with pytest.raises(ModelSpecError, match=message):
+        ModelSpec.from_dict({**shipped, **change})
+
+
+def test_a_refused_label_is_quoted_short(shipped):
+    with pytest.raises(ModelSpecError) as info:
+        ModelSpec.from_dict({**shipped, "labels": ["break", "Y" * 100_000]})
+    assert len(str(info.value)) < 500

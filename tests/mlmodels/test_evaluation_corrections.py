@@ -110,3 +110,42 @@ def test_the_admin_action_queues_it(admin_client, register, model_files, correct
     assert resp.status_code == 200
     version.refresh_from_db()
     assert version.evaluation_status == EvaluationStatus.QUEUED
+
+
+def test_corrected_recordings_are_read_one_at_a_time(model_files):
+    """Issue 29 item 4: twelve corrected 20 MiB uploads took the admin worker from 332 to 759 MiB,
+    as ``load`` read every recording before counting any. Now the peak follows one recording."""
+    import tracemalloc
+
+    from django.utils import timezone
+
+    from fitness.workouts.services import evaluation_corrections
+
+    csv = ContentFile(model_channels_csv(600.0, rate_hz=100.0), name="long.csv")  # 10 min, 60,000 samples
+    user = UserFactory()
+    sessions = []
+    for _ in range(6):
+        session = SensorSessionFactory(user=user, file=ContentFile(csv.read(), name="long.csv"), n_samples=60_000)
+        csv.seek(0)
+        services.session_save_result(session_id=session.pk, result=count_result([("squat", 4, 0.0)]))
+        sessions.append(str(session.pk))
+    ExerciseSet.objects.filter(session__in=sessions).update(reviewed_at=timezone.now())
+
+    def peak_bytes(ids: list[str]) -> int:
+        tracemalloc.start()
+        try:
+            items, described = evaluation_corrections.load({"kind": "corrections", "sessions": ids})
+            assert described["true_sets"] == len(ids)
+            n = 0
+            for item in items:  # as inference.scoring.evaluate_on_sets consumes them
+                assert item.sets[0]["reps"] == 4
+                n += len(item.recording.time_s)
+                del item
+            assert n == 60_000 * len(ids)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    one, six = peak_bytes(sessions[:1]), peak_bytes(sessions)
+    # Each recording holds about 2.6 MB of samples and timestamps; all six at once would add 13 MB.
+    assert six < one + 4_000_000, (one, six)

@@ -108,12 +108,15 @@ def test_the_task_stores_a_checked_export_and_a_second_run_does_nothing(
 
 
 def test_a_failed_export_is_failed_with_the_reason_and_workers_count_with_the_keras(
-    register, model_files, staff_api, stored_files, monkeypatch
+    register, model_files, staff_api, stored_files, monkeypatch, tmp_path
 ):
-    import inference.export
-
-    # The converter writes something ONNX Runtime refuses.
-    monkeypatch.setattr(inference.export, "_convert", lambda network, spec, path, opset: path.write_bytes(b"no"))
+    # The converter writes something ONNX Runtime refuses. The export runs in a child process
+    # (inference.model_check): a sitecustomize on its PYTHONPATH replaces the converter there.
+    (tmp_path / "sitecustomize.py").write_text(
+        "import inference.export\n"
+        "inference.export._convert = lambda network, spec, path, opset: path.write_bytes(b'no')\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
     version = register(model_files["a"], stage="production")
     services.model_version_export(version_id=version.pk)
 

@@ -11,6 +11,7 @@ counted there is neither scored nor phantom. The source is never the default dat
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 from django.conf import settings
 from django.db.models import Exists, OuterRef
@@ -66,16 +67,30 @@ def resolve(session_ids: list[str]) -> dict:
     return {"kind": KIND, "sessions": ids}
 
 
-def load(dataset: dict) -> tuple[list[SetTruth], dict]:
-    """Each session's recording with its reviewed sets as truth (worker side). Raises RegistryError."""
+def load(dataset: dict) -> tuple[Iterator[SetTruth], dict]:
+    """Each session's recording with its reviewed sets as truth (worker side), read lazily.
+
+    The sessions are checked now; their recordings are read one at a time as the returned
+    iterator is consumed (:func:`inference.scoring.evaluate_on_sets` counts each before the
+    next is read), so memory follows the largest recording, not the sum of
+    ``FITNESS_CORRECTION_EVALUATION_MAX`` of them.
+
+    Raises:
+        RegistryError: a session does not exist (now), or a recording cannot be read (while
+            iterating).
+    """
     ids = [str(s) for s in dataset.get("sessions") or []]
-    sessions = SensorSession.objects.in_bulk(ids)
-    sets: dict[str, list[ExerciseSet]] = {}
-    for s in ExerciseSet.objects.filter(session__in=ids).order_by("session", "start_s"):
-        sets.setdefault(str(s.session_id), []).append(s)
-    items, n_sets = [], 0
+    found = {str(pk) for pk in SensorSession.objects.filter(pk__in=ids).values_list("pk", flat=True)}
     for sid in ids:
-        session = sessions.get(uuid.UUID(sid))
+        if sid not in found:
+            raise RegistryError(f"session {sid} does not exist")
+    n_sets = ExerciseSet.objects.filter(session__in=ids, reviewed_at__isnull=False, reps__gt=0).count()
+    return _read_one_at_a_time(ids), {"kind": KIND, "sessions": ids, "true_sets": n_sets}
+
+
+def _read_one_at_a_time(ids: list[str]) -> Iterator[SetTruth]:
+    for sid in ids:
+        session = SensorSession.objects.filter(pk=sid).first()
         if session is None:
             raise RegistryError(f"session {sid} does not exist")
         try:
@@ -83,16 +98,17 @@ def load(dataset: dict) -> tuple[list[SetTruth], dict]:
                 recording = read_recording(fh, session.format)
         except (OSError, RecordingError) as exc:
             raise RegistryError(f"session {sid} cannot be read: {exc}") from exc
-        rows = sets.get(sid, [])
+        rows = list(ExerciseSet.objects.filter(session=session).order_by("start_s"))
         truth = [
             {"exercise": s.exercise, "reps": s.reps, "start_s": s.start_s, "end_s": s.end_s}
             for s in rows
             if s.reviewed_at is not None and s.reps > 0
         ]
         unknown = [(s.start_s, s.end_s) for s in rows if s.reviewed_at is None]
-        n_sets += len(truth)
-        items.append(SetTruth(recording=recording, sets=truth, unknown=unknown, exercise=session.exercise_hint or None))
-    return items, {"kind": KIND, "sessions": ids, "true_sets": n_sets}
+        item = SetTruth(recording=recording, sets=truth, unknown=unknown, exercise=session.exercise_hint or None)
+        del recording  # the item alone holds it: dropped by the consumer before the next read
+        yield item
+        del item
 
 
 SOURCE = DatasetSource(kind=KIND, resolve=resolve, load=load, truth="sets")
