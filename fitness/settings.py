@@ -364,6 +364,8 @@ FITNESS_TASK_QUEUES = {
     "workers.tasks.shadow_count_session": CELERY_ADMIN_QUEUE,
     "workers.tasks.evaluate_model_version": CELERY_ADMIN_QUEUE,
     "workers.tasks.export_model_version": CELERY_ADMIN_QUEUE,
+    "workers.tasks.validate_model_version": CELERY_ADMIN_QUEUE,
+    "workers.tasks.requeue_stale_model_versions": CELERY_ADMIN_QUEUE,
     "workers.tasks.requeue_stale_sessions": CELERY_ADMIN_QUEUE,
     "workers.tasks.delete_orphan_files": CELERY_ADMIN_QUEUE,
     "workers.tasks.purge_tombstones": CELERY_ADMIN_QUEUE,
@@ -405,6 +407,10 @@ FITNESS_SWEEP_INTERVAL_S = env.float("FITNESS_SWEEP_INTERVAL_S", default=60.0)
 FITNESS_SWEEP_QUEUED_AFTER_S = env.float("FITNESS_SWEEP_QUEUED_AFTER_S", default=300.0)
 FITNESS_SWEEP_PROCESSING_AFTER_S = env.float("FITNESS_SWEEP_PROCESSING_AFTER_S", default=CELERY_TASK_TIME_LIMIT + 60.0)
 FITNESS_MAX_COUNT_ATTEMPTS = env.int("FITNESS_MAX_COUNT_ATTEMPTS", default=3)
+# The registry's sweep (workers.tasks.requeue_stale_model_versions, same interval) queues again a
+# model version's validation or export that is still pending and whose task was queued longer
+# ago than this: the tasks' hard limit (960 s) plus a minute, so a running check is not queued twice.
+FITNESS_SWEEP_MODEL_PENDING_AFTER_S = env.float("FITNESS_SWEEP_MODEL_PENDING_AFTER_S", default=1020.0)
 # The orphan check (workers.tasks.delete_orphan_files) removes stored recordings that no
 # session refers to, once they are older than FITNESS_ORPHAN_MIN_AGE_S.
 FITNESS_ORPHAN_SWEEP_INTERVAL_S = env.float("FITNESS_ORPHAN_SWEEP_INTERVAL_S", default=6 * 3600.0)
@@ -417,6 +423,11 @@ FITNESS_SYNC_TOMBSTONE_DAYS = env.int("FITNESS_SYNC_TOMBSTONE_DAYS", default=90)
 CELERY_BEAT_SCHEDULE = {
     "requeue-stale-sessions": {
         "task": "workers.tasks.requeue_stale_sessions",
+        "schedule": FITNESS_SWEEP_INTERVAL_S,
+        "options": {"expires": FITNESS_SWEEP_INTERVAL_S},
+    },
+    "requeue-stale-model-versions": {
+        "task": "workers.tasks.requeue_stale_model_versions",
         "schedule": FITNESS_SWEEP_INTERVAL_S,
         "options": {"expires": FITNESS_SWEEP_INTERVAL_S},
     },

@@ -31,10 +31,17 @@ from inference.model import ModelFileError
 
 #: What the child writes its answer to, in the folder it is given.
 RESULT_FILE = "result.json"
+#: What the child writes once the file passed every check before the export (load, dry run, count).
+CHECKED_FILE = "checked.json"
 STDERR_FILE = "stderr.txt"
 _ROOT = Path(__file__).resolve().parents[1]
 #: Words of TensorFlow's, NumPy's or the C++ runtime's errors that mean an allocation failed.
 _MEMORY_WORDS = ("MemoryError", "OOM when allocating", "ResourceExhausted", "bad_alloc", "Cannot allocate memory")
+
+
+class ExportFailedError(ModelFileError):
+    """The file passed its checks (it loads, dry-runs and counts); only its export (made or given)
+    failed: the ``.keras`` itself is usable."""
 
 
 @dataclass(frozen=True)
@@ -64,9 +71,30 @@ def run_model_check(
         timeout_s: wall-clock limit (s) for the child; it is killed after it.
 
     Raises:
+        ExportFailedError: the checks of the ``.keras`` passed, then the export failed (any of the
+            reasons below, met while exporting or checking the export).
         ModelFileError: the file fails a check, exceeds the memory limit, crashes the child or
             takes longer than ``timeout_s``; the message says which.
     """
+    checked_path = model_path.parent / CHECKED_FILE
+    checked_path.unlink(missing_ok=True)
+    try:
+        return _run_child(
+            model_path,
+            memory_limit_mb=memory_limit_mb,
+            timeout_s=timeout_s,
+            runtime_path=runtime_path,
+            export_path=export_path,
+        )
+    except ModelFileError as exc:
+        if checked_path.exists() and (runtime_path is not None or export_path is not None):
+            raise ExportFailedError(str(exc)) from exc
+        raise
+
+
+def _run_child(
+    model_path: Path, *, memory_limit_mb: int, timeout_s: float, runtime_path: Path | None, export_path: Path | None
+) -> CheckedFile:
     folder = model_path.parent
     result_path, stderr_path = folder / RESULT_FILE, folder / STDERR_FILE
     result_path.unlink(missing_ok=True)
@@ -132,8 +160,11 @@ def _last_line(path: Path) -> str:
     return f": {lines[-1].strip()[:300]}" if lines else ""
 
 
-def check_model(model_path: Path, *, runtime_path: Path | None = None, export_path: Path | None = None) -> dict:
+def check_model(
+    model_path: Path, *, runtime_path: Path | None = None, export_path: Path | None = None, on_checked=None
+) -> dict:
     """The checks themselves (what the child runs): load, dry run, synthetic count, export.
+    ``on_checked()`` is called once the ``.keras`` passed, before the export.
 
     Returns the export's record (``{}`` without an export), with ``max_abs_diff_at_registration``
     for a given export.
@@ -146,6 +177,8 @@ def check_model(model_path: Path, *, runtime_path: Path | None = None, export_pa
 
     model = load_model(model_path)
     dry_run_counting(model)
+    if on_checked is not None:
+        on_checked()
     if runtime_path is None and export_path is None:
         return {}
     from inference.export import check_export, export_model
@@ -231,7 +264,12 @@ def main(argv: list[str] | None = None) -> int:
         limit = min(limit, hard)  # a process may lower its hard limit, never raise it
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     try:
-        record = check_model(args.model, runtime_path=args.runtime, export_path=args.export)
+        record = check_model(
+            args.model,
+            runtime_path=args.runtime,
+            export_path=args.export,
+            on_checked=lambda: (args.model.parent / CHECKED_FILE).write_text("{}"),
+        )
         answer = {"ok": True, "export_record": record}
     except BaseException as exc:  # noqa: BLE001 - every failure is an answer for the parent
         answer = {"ok": False, "error": str(exc)[:2000] or type(exc).__name__, "memory": _is_memory_error(exc, limit)}

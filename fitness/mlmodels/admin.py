@@ -11,12 +11,13 @@ from django.utils.html import format_html, format_html_join
 from inference.model import ModelFileError
 
 from . import extensions, selectors, services
-from .models import ModelStageChange, ModelVersion, RuntimeStatus, Stage
-from .validation import validate_model_file
+from .models import ModelStageChange, ModelVersion, RuntimeStatus, Stage, ValidationStatus
+from .validation import precheck_model_file
 
 
 class ModelVersionUploadForm(forms.ModelForm):
-    """Add form: a model file (validated before anything is stored) and notes."""
+    """Add form: a model file (its cheap checks run before anything is stored; the full check on
+    the admin queue) and notes."""
 
     upload = forms.FileField(label="Model file (.keras)")
 
@@ -27,7 +28,7 @@ class ModelVersionUploadForm(forms.ModelForm):
     def clean_upload(self):
         upload = self.cleaned_data["upload"]
         try:
-            validated = validate_model_file(upload.read())
+            validated = precheck_model_file(upload.read())
             services.refuse_registered(validated)
         except ModelFileError as exc:
             raise forms.ValidationError(str(exc)) from exc
@@ -58,14 +59,15 @@ def _share(value: float | None) -> str:
 class ModelVersionAdmin(admin.ModelAdmin):
     list_display = [
         "version", "stage", "source", "frame_accuracy", "sets_within_1", "shadow_agreement",
-        "evaluation_status", "runtime_status", "uploaded_at", "activated_at",
+        "validation", "evaluation_status", "runtime_status", "uploaded_at", "activated_at",
     ]  # fmt: skip
-    list_filter = ["stage", "source", "evaluation_status"]
+    list_filter = ["stage", "source", "validation_status", "evaluation_status"]
     search_fields = ["version", "checksum", "notes"]
     actions = ["activate", "evaluate", "evaluate_on_corrections", "export", "make_staging", "unstage"]
     inlines = [StageChangeInline]
     readonly_fields = [
-        "version", "stage", "source", "checksum", "size_bytes", "file", "runtime_status", "runtime_file",
+        "version", "stage", "source", "checksum", "size_bytes", "file", "validation_status", "validation_error",
+        "runtime_status", "runtime_file",
         "runtime_export", "shadow_agreement", "live_metrics", "metrics",
         "evaluation_status", "evaluation_error", "evaluated_at", "metadata", "uploaded_by", "uploaded_at",
         "activated_by", "activated_at",
@@ -102,6 +104,11 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False  # versions are archived, never deleted: sessions and the log refer to them
+
+    @admin.display(description="validation")
+    def validation(self, obj: ModelVersion) -> str:
+        error = obj.validation_error
+        return f"{obj.validation_status}: {error}" if error else obj.validation_status
 
     @admin.display(description="export (.onnx)")
     def runtime_status(self, obj: ModelVersion) -> str:
@@ -185,7 +192,12 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Export to .onnx (in the background; versions without an export)")
     def export(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
-        pending = [v for v in queryset if v.runtime_status != RuntimeStatus.READY]
+        # A pending version's export comes with its validation; an invalid one has none.
+        pending = [
+            v
+            for v in queryset
+            if v.runtime_status != RuntimeStatus.READY and v.validation_status == ValidationStatus.VALID
+        ]
         for version in pending:
             services.model_version_queue_export(version_id=version.pk)
         self.message_user(request, f"Export queued for {len(pending)} version(s).", messages.SUCCESS)

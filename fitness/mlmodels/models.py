@@ -43,6 +43,14 @@ class EvaluationStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class ValidationStatus(models.TextChoices):
+    """Where the full check of a version's file stands (load, dry run, synthetic count, export)."""
+
+    PENDING = "pending", "Pending (queued on the admin queue)"
+    VALID = "valid", "Valid"
+    INVALID = "invalid", "Invalid"
+
+
 class RuntimeStatus(models.TextChoices):
     """Where a version's ``.onnx`` export stands (derived from its fields, not stored)."""
 
@@ -82,6 +90,18 @@ class ModelVersion(models.Model):
     #: How the export was made and checked: source checksum, tolerance, largest difference measured;
     #: ``{"error": reason}`` when the export failed.
     runtime_export = models.JSONField(default=dict, blank=True)
+    #: The full check of the file (it loads, a dry run and a synthetic recording count, its export
+    #: matches Keras), made by a worker of the admin queue after an upload
+    #: (:func:`fitness.mlmodels.services.model_version_validate`): ``pending`` until then. Only a
+    #: ``valid`` version may be activated or staged.
+    validation_status = models.CharField(
+        max_length=16, choices=ValidationStatus.choices, default=ValidationStatus.PENDING, db_index=True
+    )
+    #: Why the file is ``invalid``; empty otherwise.
+    validation_error = models.TextField(blank=True, default="")
+    #: When the version's validation or export task was last queued (the sweep queues again what
+    #: stays pending longer than ``FITNESS_SWEEP_MODEL_PENDING_AFTER_S`` after it); None: never.
+    task_queued_at = models.DateTimeField(null=True, blank=True)
     #: Everything the file carries: channels, sample rate, window, labels, scaling, ...
     metadata = models.JSONField()
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.UPLOAD)

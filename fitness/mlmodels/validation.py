@@ -1,28 +1,33 @@
-"""Validation of a model file before anything is stored.
+"""Validation of a model file: cheap checks in the request, the full check on the admin queue.
 
-Static checks first, in this process and without TensorFlow: the file's size, its metadata
-(:class:`inference.spec.ModelSpec`, with upper bounds on window, chunk, context, sample rate,
-channels and labels), its version string, its exercises, and the network's size read from its
-``config.json`` (:func:`inference.network_size.check_keras_network`: parameters and largest
-tensor). Only then is the network built, in a child process whose address space is capped at
+Static checks first, without TensorFlow and without building anything
+(:func:`precheck_model_file`, what an upload runs before it answers): the file's size, that it is
+a ``.keras`` zip and not an ``.onnx``, its metadata (:class:`inference.spec.ModelSpec`, with upper
+bounds on window, chunk, context, sample rate, channels and labels), its version string, its
+exercises, and the network's size read from its ``config.json``
+(:func:`inference.network_size.check_keras_network`: parameters and largest tensor).
+
+The full check builds the network, in a child process whose address space is capped at
 ``FITNESS_MODEL_CHECK_MEMORY_MB`` (:func:`inference.model_check.run_model_check`): a file that
 exceeds it, crashes the child or outlasts ``FITNESS_MODEL_CHECK_TIMEOUT_S`` is refused with
-the reason, and this process's memory does not grow.
+the reason, and the caller's memory does not grow. For an upload a worker of the admin queue runs
+it (:func:`check_registered_file`, called by
+:func:`fitness.mlmodels.services.model_version_validate`), so that no web process starts the
+child; :func:`validate_model_file` runs both at once (the shipped model's registration, a command).
 
-A file is accepted when it loads, its metadata is complete, the network's input and
+A file is valid when it loads, its metadata is complete, the network's input and
 output shapes match the metadata, a dry run on a zero window works
 (:func:`inference.model.load_model`), its version string fits the registry, its labels
 are phases the counter understands, each of their exercises is an id of the exercise catalog
 (:mod:`inference.catalog`, what hints, sets and statistics use), and the whole counting path runs on a short
 synthetic recording with the file's own preprocessing and counting parameters.
 
-The serving runtime's ``.onnx`` export is made apart (:func:`export_model_file`, called by a
-worker of the admin queue after an upload: converting the shipped ensemble takes most of a
-minute), or an export given with the file is checked at once (the shipped model's,
-``validate_model_file(..., runtime_data=...)``): either way the export's phase probabilities must
-match Keras' within :data:`inference.export.TOLERANCE` on the check inputs, and the export must
-count the synthetic recording too. Workers load the export; until a version has one they load
-its ``.keras`` with TensorFlow.
+The serving runtime's ``.onnx`` export is made in the same child (:func:`check_registered_file`,
+:func:`export_model_file`), or an export given with the file is checked at once (the shipped
+model's, ``validate_model_file(..., runtime_data=...)``): either way the export's phase
+probabilities must match Keras' within :data:`inference.export.TOLERANCE` on the check inputs,
+and the export must count the synthetic recording too. Workers load the export; until a version
+has one they load its ``.keras`` with TensorFlow.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from django.conf import settings
 
 from inference import catalog
 from inference.model import ModelFileError
+from inference.model_check import ExportFailedError
 from inference.spec import ModelSpec
 
 from .models import VERSION_MAX_LENGTH
@@ -57,6 +63,9 @@ class ValidatedModelFile:
     runtime_data: bytes = b""
     runtime_checksum: str = ""
     runtime_export: dict = field(default_factory=dict)
+    #: Whether the full check ran (:func:`validate_model_file`); False after :func:`precheck_model_file`
+    #: only (a worker runs the rest: the version starts ``pending``).
+    checked: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,19 +78,16 @@ class CheckedExport:
     record: dict
 
 
-def validate_model_file(data: bytes, *, runtime_data: bytes | None = None, export: bool = False) -> ValidatedModelFile:
-    """Check an uploaded ``.keras`` model file: its metadata is complete, within bounds and fits
-    the registry, its labels are catalog exercises, its network is within the size bounds, and
-    (in a child process under the memory limit) it loads, its shapes match the metadata and it
-    counts a synthetic recording. The child loads TensorFlow (seconds for the shipped ensemble).
+def precheck_model_file(data: bytes) -> ValidatedModelFile:
+    """The checks of an uploaded ``.keras`` that need no network runtime (what a request runs):
+    not empty, within ``FITNESS_MAX_MODEL_BYTES``, a ``.keras`` zip and not an ``.onnx``, and
+    :func:`static_checks` (metadata within bounds, version string, catalog exercises, network
+    size from ``config.json``). Imports neither TensorFlow nor ONNX Runtime; milliseconds.
 
-    With ``runtime_data`` (its ``.onnx`` export) that export is checked too, and with ``export``
-    the export is made now (most of a minute for the shipped ensemble: not in a request; an
-    upload is exported by a worker, :func:`fitness.mlmodels.services.model_version_export`).
+    Returns the file with ``checked=False``: the full check is :func:`check_registered_file`.
 
     Raises:
-        ModelFileError: with the reason the file (or its export) is refused, e.g. a metadata
-            field out of bounds, a layer too large, or "exceeds the memory limit of N MiB".
+        ModelFileError: the first problem found, naming the field or layer.
     """
     if not data:
         raise ModelFileError("the file is empty")
@@ -92,13 +98,34 @@ def validate_model_file(data: bytes, *, runtime_data: bytes | None = None, expor
 
     if looks_like_onnx(data[:4]):
         raise ModelFileError("upload the trained .keras model; its .onnx export is made from it here")
-    checksum = hashlib.sha256(data).hexdigest()
-    if runtime_data is not None:
-        _check_export_record(runtime_data, checksum)
-    with tempfile.TemporaryDirectory(prefix="model-check-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="model-precheck-") as tmp:
         path = Path(tmp) / "model.keras"
         path.write_bytes(data)
         spec = static_checks(path)
+    return ValidatedModelFile(
+        data=data, checksum=hashlib.sha256(data).hexdigest(), version=spec.version, metadata=spec.to_dict()
+    )
+
+
+def validate_model_file(data: bytes, *, runtime_data: bytes | None = None, export: bool = False) -> ValidatedModelFile:
+    """:func:`precheck_model_file`, then the full check at once: (in a child process under the
+    memory limit) the file loads, its shapes match the metadata and it counts a synthetic
+    recording. The child loads TensorFlow (seconds for the shipped ensemble): a command or a
+    worker calls this, never a request. Returns the file with ``checked=True``.
+
+    With ``runtime_data`` (its ``.onnx`` export) that export is checked too, and with ``export``
+    the export is made now (most of a minute for the shipped ensemble).
+
+    Raises:
+        ModelFileError: with the reason the file (or its export) is refused, e.g. a metadata
+            field out of bounds, a layer too large, or "exceeds the memory limit of N MiB".
+    """
+    validated = replace(precheck_model_file(data), checked=True)
+    if runtime_data is not None:
+        _check_export_record(runtime_data, validated.checksum)
+    with tempfile.TemporaryDirectory(prefix="model-check-") as tmp:
+        path = Path(tmp) / "model.keras"
+        path.write_bytes(data)
         runtime_path = export_path = None
         if runtime_data is not None:
             runtime_path = Path(tmp) / "given.onnx"
@@ -108,7 +135,6 @@ def validate_model_file(data: bytes, *, runtime_data: bytes | None = None, expor
         checked = _check_in_child(path, runtime_path=runtime_path, export_path=export_path)
         if export_path is not None:
             runtime_data = export_path.read_bytes()
-    validated = ValidatedModelFile(data=data, checksum=checksum, version=spec.version, metadata=spec.to_dict())
     if runtime_data is None:
         return validated
     return replace(
@@ -117,6 +143,30 @@ def validate_model_file(data: bytes, *, runtime_data: bytes | None = None, expor
         runtime_checksum=hashlib.sha256(runtime_data).hexdigest(),
         runtime_export=checked.export_record,
     )
+
+
+@dataclass(frozen=True)
+class CheckedRegisteredFile:
+    """What :func:`check_registered_file` found: the file is valid; its export, or why it failed."""
+
+    export: CheckedExport | None
+    export_error: str = ""
+
+
+def check_registered_file(data: bytes, *, checksum: str) -> CheckedRegisteredFile:
+    """The full check of a registered ``.keras`` (its bytes and SHA-256, hex), and its export,
+    in one child process under the memory limit (a worker of the admin queue calls it).
+
+    Returns the checked export, or ``export_error`` when the file passed its checks and only its
+    export failed (the version is usable: workers load the ``.keras``).
+
+    Raises:
+        ModelFileError: the bytes are not the registered file, or the file is invalid (the reason).
+    """
+    try:
+        return CheckedRegisteredFile(export=export_model_file(data, checksum=checksum))
+    except ExportFailedError as exc:
+        return CheckedRegisteredFile(export=None, export_error=str(exc) or "the export failed")
 
 
 def static_checks(path: Path) -> ModelSpec:

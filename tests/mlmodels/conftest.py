@@ -138,7 +138,7 @@ def staff_api(staff, client_for):
 
 @pytest.fixture
 def register(staff):
-    """Register a model file (validated like an upload); ``stage="production"`` activates it.
+    """Register a model file, fully checked at once (``valid``); ``stage="production"`` activates it.
 
     Its export is queued on commit, which a test's transaction never reaches: the version has
     none (workers load its ``.keras``) unless the test runs ``services.model_version_export``."""
@@ -173,6 +173,7 @@ def eager_tasks(settings):
         tasks.shadow_count_session,
         registry_tasks.evaluate_model_version,
         registry_tasks.export_model_version,
+        registry_tasks.validate_model_version,
     ):
         task._exec_options = None
 

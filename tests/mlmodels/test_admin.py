@@ -40,7 +40,7 @@ def test_change_page_shows_history_and_shadow_agreement(admin_client, register, 
     assert "staging" in page
 
 
-def test_upload_validates_before_storing(admin_client, admin_user, model_files, stored_files):
+def test_upload_prechecks_before_storing_and_shows_the_validation(admin_client, admin_user, model_files, stored_files):
     data = model_files["a"].data
     resp = admin_client.post(f"{ADMIN}add/", {"upload": SimpleUploadedFile("m.keras", data[:1000]), "notes": ""})
     assert resp.status_code == 200  # the form again, with the reason
@@ -57,8 +57,13 @@ def test_upload_validates_before_storing(admin_client, admin_user, model_files, 
         admin_user,
         Stage.NONE,
     )
-    assert len(stored_files()) == 1  # the .keras; its export is queued after the commit
-    assert version.runtime_status == "pending"
+    assert len(stored_files()) == 1  # the .keras; its full check and export are queued after the commit
+    assert (version.validation_status, version.runtime_status) == ("pending", "pending")
+    page = admin_client.get(ADMIN).content.decode()
+    assert "pending" in page
+    ModelVersion.objects.filter(pk=version.pk).update(validation_status="invalid", validation_error="it crashed")
+    assert "invalid: it crashed" in admin_client.get(ADMIN).content.decode()
+    assert "it crashed" in admin_client.get(f"{ADMIN}{version.pk}/change/").content.decode()
 
     resp = admin_client.post(f"{ADMIN}add/", {"upload": SimpleUploadedFile("m.keras", data), "notes": ""})
     assert "already registered" in resp.content.decode()

@@ -52,7 +52,7 @@ class TestPermissions:
 class TestUpload:
     def test_valid_file_is_registered_with_its_metadata(self, staff_api, staff, model_files, stored_files):
         resp = upload(staff_api, model_files["a"], notes="first try")
-        assert resp.status_code == 201, resp.content
+        assert resp.status_code == 202, resp.content
         body = resp.json()
         version = ModelVersion.objects.get()
         assert body["id"] == version.pk
@@ -84,6 +84,8 @@ class TestUpload:
         assert [p.name for p in stored_files()] == [f"{version.checksum}.keras"]
         assert stored_files()[0].read_bytes() == model_files["a"].data
         assert (body["runtime_status"], body["runtime_error"], body["runtime_export"]) == ("pending", "", {})
+        # Its full check runs on the admin queue: pending until a worker says valid or invalid.
+        assert (body["validation_status"], body["validation_error"]) == ("pending", "")
         assert body["checksum"] == version.checksum
         assert body["size_bytes"] == len(model_files["a"].data)
 
@@ -94,11 +96,11 @@ class TestUpload:
             (lambda f: b"PK\x03\x04 not really a zip", "not a model file"),
             (lambda f: b"\x89HDF\r\n\x1a\n" + bytes(2000), "not a model file"),
             (lambda f: f["no_scaling"].data, "metadata lacks scaling"),
-            (lambda f: f["shape_mismatch"].data, "network input"),
             (lambda f: f["bad_labels"].data, "labels"),
             (lambda f: f["long_version"].data, "version"),
+            (lambda f: b"\x08\x07\x12\x07onnx" + bytes(100), ".keras"),
         ],
-        ids=["truncated", "foreign-zip", "foreign-hdf5", "incomplete-metadata", "shape-mismatch", "labels", "version"],
+        ids=["truncated", "foreign-zip", "foreign-hdf5", "incomplete-metadata", "labels", "version", "onnx"],
     )
     def test_broken_files_are_refused_with_a_reason_and_nothing_stored(
         self, staff_api, model_files, stored_files, make, reason
@@ -116,7 +118,7 @@ class TestUpload:
         assert stored_files() == []
 
     def test_same_file_or_same_version_twice_is_refused(self, staff_api, model_files, stored_files, tmp_path):
-        assert upload(staff_api, model_files["a"]).status_code == 201
+        assert upload(staff_api, model_files["a"]).status_code == 202
         again = upload(staff_api, model_files["a"])
         assert again.status_code == 400
         assert "already registered as version tiny-a" in again.json()["file"][0]

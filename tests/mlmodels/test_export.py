@@ -1,6 +1,7 @@
-"""The ``.onnx`` export of an uploaded version, made after the upload by a task on the admin
-queue (fitness/mlmodels/services/export.py): the upload answers before it, workers count with
-the ``.keras`` until it is stored, a failure is recorded with its reason."""
+"""The ``.onnx`` export of an uploaded version, made after the upload by the validation task on the
+admin queue (fitness/mlmodels/services/validation.py; again by the export task,
+fitness/mlmodels/services/export.py): the upload answers before it, workers count with the
+``.keras`` until it is stored, a failure is recorded with its reason."""
 
 from __future__ import annotations
 
@@ -30,12 +31,12 @@ def upload(client, model):
 
 @pytest.fixture
 def broker(tmp_path, monkeypatch):
-    """Kombu's filesystem transport in ``tmp_path``; the export task publishes to it (routed by
+    """Kombu's filesystem transport in ``tmp_path``; the registry's tasks publish to it (routed by
     the settings' ``CELERY_TASK_ROUTES``, as in production)."""
-    task = tasks.export_model_version
     with filesystem_connection(tmp_path) as conn:
-        monkeypatch.setattr(task, "_exec_options", None, raising=False)  # routing cached by an earlier test
-        monkeypatch.setattr(task, "delay", lambda *args: task.apply_async(args, connection=conn))
+        for task in (tasks.export_model_version, tasks.validate_model_version):
+            monkeypatch.setattr(task, "_exec_options", None, raising=False)  # routing cached by an earlier test
+            monkeypatch.setattr(task, "delay", lambda *args, task=task: task.apply_async(args, connection=conn))
         yield conn
 
 
@@ -52,12 +53,12 @@ def waiting(conn, queue: str) -> list[tuple[str, list]]:
             message.ack()
 
 
-def test_the_upload_answers_without_an_export_and_queues_it_on_the_admin_queue_after_commit(
+def test_the_upload_answers_without_an_export_and_queues_its_validation_on_the_admin_queue_after_commit(
     staff_api, model_files, stored_files, broker, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks() as callbacks:
         resp = upload(staff_api, model_files["a"])
-        assert resp.status_code == 201, resp.content
+        assert resp.status_code == 202, resp.content
         assert waiting(broker, "admin") == [], "nothing is queued before the commit"
     body = resp.json()
     assert (body["runtime_status"], body["runtime_error"]) == ("pending", "")
@@ -67,7 +68,8 @@ def test_the_upload_answers_without_an_export_and_queues_it_on_the_admin_queue_a
 
     for callback in callbacks:  # the commit
         callback()
-    assert waiting(broker, "admin") == [("workers.tasks.export_model_version", [version.pk])]
+    # One task checks the file and makes its export (TensorFlow loads once).
+    assert waiting(broker, "admin") == [("workers.tasks.validate_model_version", [version.pk])]
     assert waiting(broker, "counting") == []
 
 
@@ -76,11 +78,12 @@ def test_the_task_stores_a_checked_export_and_a_second_run_does_nothing(
 ):
     with django_capture_on_commit_callbacks(execute=True):  # the task runs in-process after the commit
         resp = upload(staff_api, model_files["a"])
-    assert resp.status_code == 201, resp.content
+    assert resp.status_code == 202, resp.content
     assert resp.json()["runtime_status"] == "pending"  # answered before the export
 
     version = ModelVersion.objects.get()
     body = staff_api.get(f"{URL}{version.pk}/").json()
+    assert (body["validation_status"], body["validation_error"]) == ("valid", "")
     assert (body["runtime_status"], body["runtime_error"]) == ("ready", "")
     onnx = next(p for p in stored_files() if p.suffix == ".onnx")
     assert onnx.name == f"{version.runtime_checksum}.onnx"

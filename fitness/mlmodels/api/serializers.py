@@ -3,8 +3,14 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from fitness.mlmodels import extensions
-from fitness.mlmodels.models import SETTABLE_STAGE_CHOICES, ModelStageChange, ModelVersion, RuntimeStatus
-from fitness.mlmodels.validation import ValidatedModelFile, validate_model_file
+from fitness.mlmodels.models import (
+    SETTABLE_STAGE_CHOICES,
+    ModelStageChange,
+    ModelVersion,
+    RuntimeStatus,
+    ValidationStatus,
+)
+from fitness.mlmodels.validation import ValidatedModelFile, precheck_model_file
 from inference.model import ModelFileError
 
 
@@ -60,6 +66,8 @@ _VERSION_FIELDS = [
     "source",
     "checksum",
     "size_bytes",
+    "validation_status",
+    "validation_error",
     "runtime_status",
     "runtime_error",
     "channels",
@@ -124,6 +132,16 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     code_version = serializers.CharField(read_only=True)
     uploaded_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     activated_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    validation_status = serializers.ChoiceField(
+        choices=ValidationStatus.choices,
+        read_only=True,
+        help_text=(
+            "the full check of the file (it loads, a dry run and a synthetic recording count, its export), made "
+            "by an admin-queue worker after the upload: `pending`, then `valid` or `invalid` (reason in "
+            "`validation_error`); only a `valid` version can be activated or staged"
+        ),
+    )
+    validation_error = serializers.CharField(read_only=True, help_text="why the file is invalid; empty otherwise")
     runtime_status = serializers.ChoiceField(
         choices=RuntimeStatus.choices,
         read_only=True,
@@ -175,8 +193,8 @@ class ModelVersionDetailSerializer(ModelVersionSerializer):
 
 
 class ModelVersionUploadSerializer(serializers.Serializer):
-    """Multipart upload of one ``.keras`` model file; validated before anything is stored (its
-    ``.onnx`` export is made afterwards, by a worker)."""
+    """Multipart upload of one ``.keras`` model file; its cheap checks run before anything is stored
+    (the full check and the ``.onnx`` export afterwards, by a worker)."""
 
     file = serializers.FileField(allow_empty_file=False)
     notes = serializers.CharField(required=False, allow_blank=True, max_length=2000)
@@ -185,7 +203,7 @@ class ModelVersionUploadSerializer(serializers.Serializer):
         if upload.size > settings.FITNESS_MAX_MODEL_BYTES:
             raise serializers.ValidationError(f"the file is larger than {settings.FITNESS_MAX_MODEL_BYTES} bytes")
         try:
-            return validate_model_file(upload.read())
+            return precheck_model_file(upload.read())
         except ModelFileError as exc:
             raise serializers.ValidationError(str(exc)) from exc
 

@@ -59,14 +59,18 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     @extend_schema(
         tags=["model registry"],
         request={"multipart/form-data": ModelVersionUploadSerializer},
-        responses={201: ModelVersionDetailSerializer, 400: dict, 413: dict},
+        responses={202: ModelVersionDetailSerializer, 400: dict, 413: dict},
         description=(
-            "Upload a `.keras` model file with its metadata. It is validated first: it loads, its metadata "
-            "is complete, its input and output shapes match the metadata, its labels are catalog exercises "
-            "and a dry run counts; otherwise 400 with the reason and nothing is stored. A new version starts "
-            "in stage `none` with `runtime_status: pending`: its `.onnx` export (what workers load) is made "
-            "and checked against Keras afterwards by a worker of the admin queue; follow `runtime_status` "
-            "(`ready`, or `failed` with `runtime_error`). Until it is `ready`, workers count with the `.keras`."
+            "Upload a `.keras` model file with its metadata. The checks that need no network run now: the file "
+            "is a `.keras` zip (not an `.onnx`) within the size limit, its metadata is complete and within "
+            "bounds, its version string fits, its labels are catalog exercises and the network's size (from "
+            "its `config.json`) is within bounds; otherwise, or when the file or its version is already "
+            "registered, 400 with the reason and nothing is stored. The answer is 202 with the new version "
+            "(stage `none`, `validation_status: pending`): a worker of the admin queue then builds the "
+            "network, dry-runs it, counts a synthetic recording and makes its `.onnx` export; follow "
+            "`validation_status` (`valid`, or `invalid` with `validation_error`) and `runtime_status` "
+            "(`ready`, or `failed` with `runtime_error`: workers count with the `.keras`). Only a `valid` "
+            "version can be activated or staged."
         ),
     )
     def create(self, request: Request) -> Response:
@@ -87,7 +91,7 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
             )
         except ModelFileError as exc:
             raise serializers.ValidationError({"file": [str(exc)]}) from exc
-        return self._detail(version, status.HTTP_201_CREATED)
+        return self._detail(version, status.HTTP_202_ACCEPTED)
 
     @extend_schema(
         tags=["model registry"],
@@ -96,7 +100,7 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         description=(
             "Make this version `production`; the previous production version becomes `archived` (one "
             "transaction, logged). Activating an archived version is the rollback. Workers count with it "
-            "from their next task on."
+            "from their next task on. A version that is not `valid` (yet) is refused with 400."
         ),
     )
     @action(detail=True, methods=["post"])
@@ -118,7 +122,8 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         responses={200: ModelVersionDetailSerializer, 400: dict},
         description=(
             "Set the stage to `staging` (counts every new session in the background beside production; "
-            "results are stored apart and never shown to users), `none` or `archived`."
+            "results are stored apart and never shown to users; the version must be `valid`), `none` or "
+            "`archived`."
         ),
     )
     @action(detail=True, methods=["post"])

@@ -14,6 +14,7 @@ import logging
 
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.utils import timezone
 
 from fitness.core.storage import StorageUnavailable, is_transient_storage_error
 from inference.model import ModelFileError
@@ -31,8 +32,11 @@ def model_version_queue_export(*, version_id: int) -> None:
 
     A version that cannot be queued (the broker is down) gets ``failed`` with the reason; staff
     can queue it again (the admin's "Export" action), which clears an earlier failure (``pending``).
+    ``task_queued_at`` is stamped: the sweep queues again an export that stays pending too long.
     """
-    ModelVersion.objects.filter(pk=version_id, runtime_checksum="").update(runtime_export={})
+    ModelVersion.objects.filter(pk=version_id, runtime_checksum="").update(
+        runtime_export={}, task_queued_at=timezone.now()
+    )
     transaction.on_commit(lambda: _enqueue_export(version_id))
 
 

@@ -13,11 +13,12 @@ from django.utils import timezone
 
 from inference.model import DEFAULT_KERAS_PATH, DEFAULT_MODEL_PATH, ModelFileError, file_checksum
 
-from ..models import EvaluationStatus, ModelVersion, Source, Stage
+from ..models import EvaluationStatus, ModelVersion, Source, Stage, ValidationStatus
 from ..validation import ValidatedModelFile, validate_model_file
 from .common import jsonable
 from .export import model_version_queue_export
 from .stages import model_version_activate
+from .validation import model_version_queue_validation
 
 if TYPE_CHECKING:
     from fitness.accounts.models import User
@@ -28,10 +29,14 @@ logger = logging.getLogger(__name__)
 def model_version_create(
     *, upload: ValidatedModelFile, user: User | None, notes: str = "", source: str = Source.UPLOAD
 ) -> ModelVersion:
-    """Store a validated model file as a new version in stage ``none``.
+    """Store a model file as a new version in stage ``none``.
 
-    With the export checked beside it (``upload.runtime_data``: the shipped model) both are stored
-    now; otherwise the export is queued on the admin queue after the commit
+    A file that only passed the cheap checks (``upload.checked`` False: an upload) starts
+    ``validation_status: pending`` and its full check and export are queued on the admin queue
+    after the commit (:func:`~fitness.mlmodels.services.validation.model_version_validate`).
+    A fully checked file (:func:`~fitness.mlmodels.validation.validate_model_file`) is ``valid``
+    at once: with the export checked beside it (``upload.runtime_data``: the shipped model) both
+    are stored now; otherwise the export is queued
     (:func:`~fitness.mlmodels.services.export.model_version_export`) and workers count with the
     ``.keras`` until it is stored.
 
@@ -47,6 +52,7 @@ def model_version_create(
         runtime_checksum=upload.runtime_checksum,
         runtime_export=upload.runtime_export,
         metadata=upload.metadata,
+        validation_status=ValidationStatus.VALID if upload.checked else ValidationStatus.PENDING,
         source=source,
         stage=Stage.NONE,
         notes=notes or "",
@@ -60,7 +66,9 @@ def model_version_create(
                     f"{upload.runtime_checksum}.onnx", ContentFile(upload.runtime_data), save=False
                 )
             version.save(force_insert=True)
-            if not upload.runtime_data:
+            if not upload.checked:
+                model_version_queue_validation(version_id=version.pk)
+            elif not upload.runtime_data:
                 model_version_queue_export(version_id=version.pk)
     except IntegrityError:
         # A concurrent upload of the same file or version won the race: say which.

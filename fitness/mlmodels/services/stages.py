@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 from django.utils import timezone
 
-from ..models import SETTABLE_STAGE_CHOICES, ModelStageChange, ModelVersion, Stage
+from ..models import SETTABLE_STAGE_CHOICES, ModelStageChange, ModelVersion, Stage, ValidationStatus
 from .common import RegistryError
 
 if TYPE_CHECKING:
@@ -55,6 +55,18 @@ def _check_stored_file(version: ModelVersion) -> None:
             raise RegistryError(f"the stored {what} of version {version.version} does not match its checksum")
 
 
+def _check_valid(version: ModelVersion) -> None:
+    """Only a version whose full check passed may count sessions."""
+    if version.validation_status == ValidationStatus.VALID:
+        return
+    if version.validation_status == ValidationStatus.INVALID:
+        raise RegistryError(f"version {version.version} is invalid: {version.validation_error}")
+    raise RegistryError(
+        f"version {version.version} is not validated yet (validation_status {version.validation_status}); "
+        "wait until it is valid"
+    )
+
+
 def model_version_activate(*, version: ModelVersion | int, user: User | None, note: str = "") -> ModelVersion:
     """Make a version ``production``; the previous production version becomes ``archived``.
 
@@ -65,7 +77,7 @@ def model_version_activate(*, version: ModelVersion | int, user: User | None, no
 
     Raises:
         ModelVersion.DoesNotExist: no such version.
-        RegistryError: its stored file is missing or changed.
+        RegistryError: it is not ``valid`` (yet), or its stored file is missing or changed.
     """
     pk = getattr(version, "pk", version)
     _check_stored_file(ModelVersion.objects.get(pk=pk))
@@ -74,6 +86,7 @@ def model_version_activate(*, version: ModelVersion | int, user: User | None, no
         target = ModelVersion.objects.get(pk=pk)
         if target.stage == Stage.PRODUCTION:
             return target
+        _check_valid(target)
         for previous in ModelVersion.objects.filter(stage=Stage.PRODUCTION):
             _change_stage(previous, Stage.ARCHIVED, user=user, note=f"replaced by {target.version}")
         target.activated_by = user
@@ -94,7 +107,8 @@ def model_version_set_stage(
 
     Raises:
         RegistryError: ``production`` asked for (use activation), the version is production
-            (activate another one instead), or a staging version's file is missing.
+            (activate another one instead), or a staging version is not ``valid`` or its file
+            is missing.
     """
     if stage not in SETTABLE_STAGES:
         raise RegistryError(
@@ -110,5 +124,7 @@ def model_version_set_stage(
             return target
         if target.stage == Stage.PRODUCTION:
             raise RegistryError("the production version keeps its stage until another version is activated")
+        if stage == Stage.STAGING:
+            _check_valid(target)
         _change_stage(target, stage, user=user, note=note)
     return target
