@@ -1,3 +1,4 @@
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,47 @@ def fresh_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+#: Results of the model check's child process (inference.model_check) that passed, per file
+#: bytes and limits, with the export it wrote: one per test process.
+_PASSED_MODEL_CHECKS: dict[tuple, tuple] = {}
+
+
+def _digest(path) -> str | None:
+    return None if path is None else hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@pytest.fixture(autouse=True)
+def reuse_passed_model_checks(request, monkeypatch):
+    """A model file that passed the memory-capped check in a child process passes it again: for the
+    same bytes and limits its result (and export) is reused within a test process, so that the
+    tests that register the same small models do not each start TensorFlow in a child. A check
+    that fails always runs; test files about the check itself are marked ``real_model_check``."""
+    if request.node.get_closest_marker("real_model_check"):
+        return
+    from inference import model_check
+
+    real = model_check.run_model_check
+
+    def run_model_check(model_path, *, memory_limit_mb, timeout_s, runtime_path=None, export_path=None):
+        key = (_digest(model_path), _digest(runtime_path), export_path is not None, memory_limit_mb, timeout_s)
+        if key in _PASSED_MODEL_CHECKS:
+            checked, export = _PASSED_MODEL_CHECKS[key]
+            if export_path is not None:
+                Path(export_path).write_bytes(export)
+            return checked
+        checked = real(
+            model_path,
+            memory_limit_mb=memory_limit_mb,
+            timeout_s=timeout_s,
+            runtime_path=runtime_path,
+            export_path=export_path,
+        )
+        _PASSED_MODEL_CHECKS[key] = (checked, Path(export_path).read_bytes() if export_path is not None else b"")
+        return checked
+
+    monkeypatch.setattr(model_check, "run_model_check", run_model_check)
 
 
 @pytest.fixture

@@ -20,7 +20,8 @@ from tests.test_queues import filesystem_connection
 
 from .conftest import model_channels_csv
 
-pytestmark = pytest.mark.django_db
+# The model check itself is under test: every check runs its child (no result reused).
+pytestmark = [pytest.mark.django_db, pytest.mark.real_model_check]
 
 URL = "/api/v1/model-versions/"
 

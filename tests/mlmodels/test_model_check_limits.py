@@ -22,6 +22,10 @@ from inference.model import ModelFileError
 from inference.model_check import run_model_check
 from tests.inference.test_network_size import first_member, rewrite_config
 
+# The model check itself is under test: every check runs its child (no result reused).
+pytestmark = pytest.mark.real_model_check
+
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -10,6 +10,9 @@ from inference.model import ModelFileError, read_metadata
 
 from .conftest import _rewrite_metadata
 
+# The model check itself is under test: every check runs its child (no result reused).
+pytestmark = pytest.mark.real_model_check
+
 
 def test_the_shipped_model_exercises_are_in_the_catalog(default_model_file):
     labels = read_metadata(default_model_file.path)["labels"]

@@ -19,6 +19,10 @@ from fitness.mlmodels.models import ModelVersion, Stage, ValidationStatus
 from tests.factories import UserFactory
 from tests.fixtures.celery_worker import REPO, database_url, running_worker
 
+# The model check itself is under test: every check runs its child (no result reused).
+pytestmark = pytest.mark.real_model_check
+
+
 URL = "/api/v1/model-versions/"
 
 
