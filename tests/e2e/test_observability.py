@@ -142,6 +142,7 @@ def test_a_counted_upload_shows_in_metrics_and_its_request_id_in_both_logs(worke
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "CELERY_COUNTING_QUEUE": queues[0],
         "CELERY_ADMIN_QUEUE": queues[1],
+        "CELERY_WEBHOOKS_QUEUE": queues[2],
         "FITNESS_METRICS_TOKEN": TOKEN,
         "FITNESS_WEBHOOKS_ALLOW_PRIVATE": "true",
         "LOG_FORMAT": "json",
