@@ -31,7 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from tests.factories import UserFactory
-from tests.fixtures.celery_worker import database_url, running_worker
+from tests.fixtures.celery_worker import database_url, running_worker, stop
 from tests.webhooks.conftest import running_receiver
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,12 +72,7 @@ def running_web(*, env: dict[str, str], log_path: Path) -> Iterator[str]:
             time.sleep(0.2)
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop(proc)
 
 
 def call(method: str, url: str, *, headers: dict | None = None, body: bytes | None = None) -> tuple[int, dict, bytes]:
