@@ -25,8 +25,8 @@ from inference.spec import ModelSpec
 CONFIG_ENTRY = "config.json"
 #: Largest ``config.json`` read (bytes, as the zip directory states it); the shipped one is 81 KB.
 MAX_CONFIG_BYTES = 4 << 20
-#: Most weights (float32 values) in a network (40 MB of float32): 40x the shipped ensemble's
-#: (its bound reads 246,150).
+#: Most weights (float32 values) in a network (40 MB of float32): 40x the ten-network ensemble
+#: shipped before the distilled network (its bound reads 246,150; the distilled one's 24,615).
 MAX_PARAMETERS = 10_000_000
 #: Most values in one tensor, a weight or one sequence's activations (``time x width``,
 #: ``time``: the window, or a sequence model's ``chunk + 2 * context``): 64 MiB of float32;
