@@ -89,6 +89,12 @@ def precheck_model_file(data: bytes) -> ValidatedModelFile:
     Raises:
         ModelFileError: the first problem found, naming the field or layer.
     """
+    with tempfile.TemporaryDirectory(prefix="model-precheck-") as tmp:
+        return _precheck_at(Path(tmp) / "model.keras", data)
+
+
+def _precheck_at(path: Path, data: bytes) -> ValidatedModelFile:
+    """:func:`precheck_model_file` with ``data`` written to ``path`` (a temporary folder's)."""
     if not data:
         raise ModelFileError("the file is empty")
     max_bytes = settings.FITNESS_MAX_MODEL_BYTES
@@ -98,10 +104,8 @@ def precheck_model_file(data: bytes) -> ValidatedModelFile:
 
     if looks_like_onnx(data[:4]):
         raise ModelFileError("upload the trained .keras model; its .onnx export is made from it here")
-    with tempfile.TemporaryDirectory(prefix="model-precheck-") as tmp:
-        path = Path(tmp) / "model.keras"
-        path.write_bytes(data)
-        spec = static_checks(path)
+    path.write_bytes(data)
+    spec = static_checks(path)
     return ValidatedModelFile(
         data=data, checksum=hashlib.sha256(data).hexdigest(), version=spec.version, metadata=spec.to_dict()
     )
@@ -120,12 +124,11 @@ def validate_model_file(data: bytes, *, runtime_data: bytes | None = None, expor
         ModelFileError: with the reason the file (or its export) is refused, e.g. a metadata
             field out of bounds, a layer too large, or "exceeds the memory limit of N MiB".
     """
-    validated = replace(precheck_model_file(data), checked=True)
-    if runtime_data is not None:
-        _check_export_record(runtime_data, validated.checksum)
     with tempfile.TemporaryDirectory(prefix="model-check-") as tmp:
         path = Path(tmp) / "model.keras"
-        path.write_bytes(data)
+        validated = replace(_precheck_at(path, data), checked=True)
+        if runtime_data is not None:
+            _check_export_record(runtime_data, validated.checksum)
         runtime_path = export_path = None
         if runtime_data is not None:
             runtime_path = Path(tmp) / "given.onnx"

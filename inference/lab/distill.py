@@ -27,12 +27,11 @@ from inference.lab.evaluate import by_subject, headline, save_heldout, score_hel
 from inference.lab.train import (
     DEFAULT_DATA_DIR,
     Hyperparameters,
-    _fit_member,
     average_networks,
     build_spec,
     class_weights,
     data_digest,
-    learn_counting_params,
+    fit_members,
     load_exermote,
     new_network,
     prepare,
@@ -41,7 +40,7 @@ from inference.lab.train import (
     training_sequences,
 )
 from inference.model import PhaseModel, save_model
-from inference.preprocessing import Scaler, derive_channels
+from inference.preprocessing import Scaler
 from inference.scoring import Labelled, predict_labelled
 
 log = logging.getLogger(__name__)
@@ -95,16 +94,6 @@ def fit_student(
     )  # fmt: skip
 
 
-def _fold(prepared: list[Labelled], hp: Hyperparameters, verbose: int):
-    """Scaler, counting parameters and the ``hp.ensemble`` member networks trained on ``prepared``."""
-    scaler = Scaler.fit(np.concatenate([derive_channels(p.x, hp.channels, hp.derived_channels) for p in prepared]))
-    params = learn_counting_params([p.labels for p in prepared], [p.set_break for p in prepared], hp.sample_rate_hz)
-    params = replace(params, cycle_match=hp.cycle_match)
-    seeds = range(hp.seed, hp.seed + hp.ensemble)
-    members = [_fit_member(prepared, scaler, replace(hp, seed=s), verbose=verbose) for s in seeds]
-    return scaler, params, members
-
-
 def _model(network, hp: Hyperparameters, scaler: Scaler, params, version: str) -> PhaseModel:
     return PhaseModel(network=network, spec=build_spec(hp, scaler=scaler, params=params, version=version), checksum="")
 
@@ -150,7 +139,7 @@ def loso_distill(
     for subject, test_set in by_subject(prepared).items():
         keras.backend.clear_session()
         train_set = [p for p in prepared if p.subject != subject]
-        scaler, params, members = _fold(train_set, hp, verbose)
+        scaler, params, members = fit_members(train_set, hp, verbose=verbose)
         single = replace(hp, ensemble=1)
         member_probs = []
         for m in members:
@@ -243,14 +232,14 @@ def train_shipped(
     recordings = load_exermote(data_dir)
     prepared = [prepare(r, hp) for r in recordings]
     if variant == DISTILLED:
-        scaler, params, members = _fold(prepared, hp, verbose)
+        scaler, params, members = fit_members(prepared, hp, verbose=verbose)
         teacher = _model(average_networks(members), hp, scaler, params, "teacher")
         shipped_hp = replace(hp, ensemble=1, teacher_ensemble=hp.ensemble)
         network = fit_student(prepared, scaler, teacher, shipped_hp, verbose=verbose)
     elif variant.startswith("ensemble-"):
         size = int(variant.rsplit("-", 1)[1])
         shipped_hp = replace(hp, ensemble=size)
-        scaler, params, members = _fold(prepared, shipped_hp, verbose)
+        scaler, params, members = fit_members(prepared, shipped_hp, verbose=verbose)
         network = members[0] if size == 1 else average_networks(members)
     else:
         raise ValueError(f"unknown variant {variant!r}")

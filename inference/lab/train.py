@@ -255,12 +255,22 @@ def fit(prepared: list[Labelled], hp: Hyperparameters, *, verbose: int = 0):
 
     Returns ``(network, scaler, counting_params)``.
     """
+    scaler, params, members = fit_members(prepared, hp, verbose=verbose)
+    network = members[0] if len(members) == 1 else average_networks(members)
+    return network, scaler, params
+
+
+def fit_members(prepared: list[Labelled], hp: Hyperparameters, *, verbose: int = 0):
+    """The scaler, the counting parameters learned from the labels, and the ``hp.ensemble``
+    member networks (seeds ``hp.seed`` ...) trained on ``prepared``, each a Keras model.
+
+    Returns ``(scaler, counting_params, members)``.
+    """
     scaler = Scaler.fit(np.concatenate([derive_channels(p.x, hp.channels, hp.derived_channels) for p in prepared]))
     seeds = range(hp.seed, hp.seed + hp.ensemble)
-    members = [_fit_member(prepared, scaler, replace(hp, seed=seed), verbose=verbose) for seed in seeds]
-    network = members[0] if len(members) == 1 else average_networks(members)
+    members = [fit_member(prepared, scaler, replace(hp, seed=seed), verbose=verbose) for seed in seeds]
     params = learn_counting_params([p.labels for p in prepared], [p.set_break for p in prepared], hp.sample_rate_hz)
-    return network, scaler, replace(params, cycle_match=hp.cycle_match)
+    return scaler, replace(params, cycle_match=hp.cycle_match), members
 
 
 def average_networks(members: list):
@@ -311,7 +321,7 @@ def new_network(hp: Hyperparameters):
     return network, hp.batch_size
 
 
-def _fit_member(prepared: list[Labelled], scaler: Scaler, hp: Hyperparameters, *, verbose: int = 0):
+def fit_member(prepared: list[Labelled], scaler: Scaler, hp: Hyperparameters, *, verbose: int = 0):
     """Train one network with ``hp.seed`` on ``scaler``-standardised inputs; returns the Keras model."""
     import keras
 
