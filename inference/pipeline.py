@@ -6,7 +6,10 @@ Method choice (architecture.md, "Data flow"):
   channels and the user's exercise hint is absent or names an exercise the model knows;
 - the generic counter (:mod:`inference.generic`; :mod:`inference.peaks` for the hints in
   ``PEAK_COUNTER_HINTS``; both count peaks, method ``peaks``) when the hint is ``jump_rope``, names an
-  exercise the model has no phases for, or the recording lacks the model's channels.
+  exercise the model has no phases for, or the recording lacks the model's channels;
+- in place of :mod:`inference.generic`, the learned counter (:mod:`inference.density`, method
+  ``learned``) where one is given, the recording has three accelerometer axes, and the counter's
+  routing chose it for the hint's group on held-out folds (with or without an exemplar).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import numpy as np
 from inference.catalog import GENERIC_ONLY, counting_method
 from inference.counting import count_probabilities
 from inference.cycles import gravity_columns
+from inference.density import DensityCounter, Exemplar
+from inference.density import can_count as can_count_learned
 from inference.io import Recording
 from inference.model import DEFAULT_MODEL_PATH, PhaseModel, load_model_cached
 from inference.preprocessing import model_input
@@ -106,19 +111,32 @@ def check_countable(recording: Recording, spec: ModelSpec | None, exercise: str 
     return method
 
 
-def count_recording(recording: Recording, *, model: PhaseModel | None, exercise: str | None = None) -> CountResult:
+def count_recording(
+    recording: Recording,
+    *,
+    model: PhaseModel | None,
+    exercise: str | None = None,
+    counter: DensityCounter | None = None,
+    exemplar: Exemplar | None = None,
+) -> CountResult:
     """Count the repetitions of one recording.
 
     Args:
         recording: the parsed upload.
         model: the active phase model (None: peaks only).
         exercise: the user's hint (``burpee``, ``jump_rope``, ...) or None.
+        counter: the active learned counter (None: :mod:`inference.generic` for every exercise
+            the classifier and the peak counter do not count).
+        exemplar: a stretch with a known count of the movement; used by the learned counter
+            only (the sets it counts say ``used_exemplar``).
 
     Returns:
-        CountResult with sets in time order; ``model_version`` is set when the classifier counted.
+        CountResult with sets in time order; ``model_version`` is the classifier's or the learned
+        counter's version, whichever counted (None for the peak counters).
 
     Raises:
-        CountingError: no method can count this recording (e.g. no motion channels).
+        CountingError: no method can count this recording (e.g. no motion channels), or the
+            exemplar has no three-axis accelerometer.
     """
     method = choose_method(recording, None if model is None else model.spec, exercise)
     if method == "classifier":
@@ -129,4 +147,11 @@ def count_recording(recording: Recording, *, model: PhaseModel | None, exercise:
     hint = exercise or "unknown"
     if hint in PEAK_COUNTER_HINTS and can_count_peaks(recording.channels):
         return CountResult(sets=count_peaks(recording, exercise=hint), model_version=None)
+    if (
+        counter is not None
+        and can_count_learned(recording.channels)
+        and counter.spec.uses_learned(hint, with_exemplar=exemplar is not None)
+    ):
+        sets = counter.count(recording, exercise=hint, exemplar=exemplar)
+        return CountResult(sets=sets, model_version=counter.spec.version)
     return CountResult(sets=count_generic(recording, exercise=hint), model_version=None)

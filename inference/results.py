@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Method = Literal["classifier", "peaks"]
+Method = Literal["classifier", "peaks", "learned"]
 
 
 class CountingError(Exception):
@@ -30,6 +30,8 @@ class CountedSet:
     exercise: str
     method: Method
     repetitions: tuple[Repetition, ...]
+    #: Whether an exemplar (:class:`inference.density.Exemplar`) decided what one repetition is.
+    used_exemplar: bool = False
 
     @property
     def reps(self) -> int:

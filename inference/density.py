@@ -1,0 +1,353 @@
+"""The learned repetition counter: a density over time whose sum is the count (issue 28).
+
+A small dilated 1D CNN reads the wrist or arm accelerometer (gravity included, any
+orientation) resampled to :data:`GRID_HZ` and outputs a non-negative repetition density per
+time step. The count of a stretch is the sum of its density; sets are where the density is.
+It was trained from set counts alone (weak labels; ``python -m inference.lab train-counter``)
+on CaRa, muvr and Exermote, with random rotations, amplitude and tempo changes and sets joined
+to rest, as class-agnostic counters trained from counts are (RepNet, Dwibedi et al., CVPR
+2020; CaRaCount and ExRAC for wearables, Nguyen et al., TPAMI 2025).
+
+**Exemplars.** An :class:`Exemplar` is a recording (or a time range of one) holding a known
+number of repetitions of the movement to count. The network's density summed over it, against
+its known count, says how many density units one repetition of *this* movement is: the
+query's density is scaled by that ratio (bounded by :data:`EXEMPLAR_SCALE_BOUNDS`) before
+sets are cut and counted, so a movement the network counts twice per repetition (push-ups,
+rope double hops) or half is counted as the user's own set shows it. The ratio is a one-number
+adaptation, as WeakCounterF adapts to a user from sets labelled only with their count.
+
+The network runs in ONNX Runtime (:class:`inference.runtime.OnnxNetwork`); its
+:class:`CounterSpec` travels in the ``.onnx`` file's metadata, as the classifier's spec does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from itertools import pairwise
+from pathlib import Path
+
+import numpy as np
+
+from inference.io import Recording
+from inference.preprocessing import resample
+from inference.results import CountedSet, CountingError, Repetition
+
+#: Standard gravity (m/s^2).
+G = 9.81
+#: The network's grid (Hz): above twice the fastest cycle counted (4 Hz), Exermote's own rate;
+#: twice the rate measured no better in the first trials and costs twice the time.
+GRID_HZ = 10.0
+#: Window (s) of the moving mean removed from each axis: the slow part is posture, not movement.
+HIGHPASS_S = 2.5
+#: Input channels: the high-passed x, y, z acceleration (g), the high-passed magnitude and the
+#: high-passed acceleration along gravity (the last two do not depend on how the device sits).
+N_FEATURES = 5
+#: Samples the network is run on at once, and the context kept on either side of a chunk:
+#: more than the receptive field (about 6.7 s), so chunked and whole runs give the same density.
+CHUNK = 12_000
+CONTEXT = 128
+#: Bounds of an exemplar's scale (repetitions per density unit): a movement counted at a third
+#: or three times its true rate is still the same movement; beyond, the exemplar is wrong.
+EXEMPLAR_SCALE_BOUNDS = (1 / 3, 3.0)
+#: Bounds of an exemplar: its repetitions, and its length (s).
+EXEMPLAR_MAX_REPS = 500
+EXEMPLAR_MIN_S = 1.0
+EXEMPLAR_MAX_S = 900.0
+
+DEFAULT_COUNTER_PATH = Path(__file__).resolve().parent / "models" / "counter.onnx"
+SPEC_KEY = "inference_counter.json"
+
+
+@dataclass(frozen=True)
+class CounterSpec:
+    """What a counter file says about its input and how its density becomes sets.
+
+    Attributes:
+        version: the counter's name in the registry and in counted sets.
+        grid_hz: the network's grid (Hz).
+        highpass_s: the moving-mean window removed from the input (s).
+        min_rate: a time step is in a set when the density, averaged over ``smooth_s``, is at
+            least this many repetitions per second.
+        smooth_s: that average's window (s).
+        set_gap_s: active stretches closer than this (s) are one set.
+        min_set_reps: sets counting fewer repetitions are incidental movement, dropped.
+        routing: for each exercise group (:func:`exercise_group`), the counter that won on
+            held-out folds without and with an exemplar: ``{"exercise": {"plain": "learned",
+            "exemplar": "learned"}, "unknown": {...}}``; ``generic`` names :mod:`inference.generic`.
+        training: what it was trained on (digest, data, epochs); evaluation: held-out figures.
+    """
+
+    version: str
+    grid_hz: float = GRID_HZ
+    highpass_s: float = HIGHPASS_S
+    min_rate: float = 0.15
+    smooth_s: float = 3.0
+    set_gap_s: float = 6.0
+    min_set_reps: int = 3
+    routing: dict = field(default_factory=dict)
+    training: dict = field(default_factory=dict)
+    evaluation: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def uses_learned(self, exercise: str | None, *, with_exemplar: bool) -> bool:
+        """Whether this counter (rather than :mod:`inference.generic`) counts ``exercise``."""
+        choice = self.routing.get(exercise_group(exercise), {})
+        return choice.get("exemplar" if with_exemplar else "plain", "learned") == "learned"
+
+    @classmethod
+    def from_dict(cls, data: dict) -> CounterSpec:
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        if "version" not in known or not isinstance(known["version"], str):
+            raise ValueError("the counter spec has no version")
+        return cls(**known)
+
+
+def exercise_group(exercise: str | None) -> str:
+    """``unknown`` for no hint or ``unknown``; ``exercise`` for any catalog exercise (gym and calisthenics)."""
+    return "unknown" if not exercise or exercise == "unknown" else "exercise"
+
+
+@dataclass(frozen=True)
+class Exemplar:
+    """A stretch of recording holding exactly ``reps`` repetitions of the movement to count.
+
+    Raises (on construction):
+        ValueError: ``reps`` outside 1..:data:`EXEMPLAR_MAX_REPS`, a stretch shorter than
+            :data:`EXEMPLAR_MIN_S` or longer than :data:`EXEMPLAR_MAX_S`, or faster than 10
+            repetitions a second.
+    """
+
+    recording: Recording
+    reps: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.reps <= EXEMPLAR_MAX_REPS:
+            raise ValueError(f"an exemplar holds 1 to {EXEMPLAR_MAX_REPS} repetitions; got {self.reps}")
+        duration = self.recording.duration_s
+        if not EXEMPLAR_MIN_S <= duration <= EXEMPLAR_MAX_S:
+            raise ValueError(
+                f"an exemplar lasts {EXEMPLAR_MIN_S:g} to {EXEMPLAR_MAX_S:g} s; this one lasts {duration:.1f} s"
+            )
+        if self.reps > 10 * duration:
+            raise ValueError(f"{self.reps} repetitions in {duration:.1f} s is more than 10 a second")
+
+    @classmethod
+    def from_range(cls, recording: Recording, start_s: float, end_s: float, reps: int) -> Exemplar:
+        """The part of ``recording`` from ``start_s`` to ``end_s`` (seconds from its first sample)."""
+        t = recording.time_s - recording.time_s[0]
+        keep = (t >= start_s) & (t <= end_s)
+        if keep.sum() < 2:
+            raise ValueError(f"the exemplar range {start_s:.2f}-{end_s:.2f} s holds fewer than two samples")
+        part = Recording(
+            time_s=recording.time_s[keep],
+            samples=recording.samples[keep],
+            channels=recording.channels,
+            source_format=recording.source_format,
+        )
+        return cls(part, reps)
+
+
+def can_count(channels) -> bool:
+    """True when the learned counter can read the recording: three accelerometer axes."""
+    present = set(channels)
+    return {"acc_x", "acc_y", "acc_z"} <= present or {"user_acc_x", "user_acc_y", "user_acc_z"} <= present
+
+
+def acceleration(recording: Recording) -> np.ndarray:
+    """(n, 3) float64 acceleration in m/s^2, gravity included.
+
+    ``acc_*`` as they are; ``user_acc_*`` (g) plus ``gravity_*`` when present, times :data:`G`.
+
+    Raises:
+        CountingError: no three-axis accelerometer.
+    """
+    if {"acc_x", "acc_y", "acc_z"} <= set(recording.channels):
+        return recording.select(("acc_x", "acc_y", "acc_z")).astype(np.float64)
+    user = ("user_acc_x", "user_acc_y", "user_acc_z")
+    if not set(user) <= set(recording.channels):
+        raise CountingError(
+            "the learned counter needs a three-axis accelerometer (acc_x/y/z or user_acc_x/y/z); the recording has "
+            + ", ".join(recording.channels)
+        )
+    x = recording.select(user).astype(np.float64)
+    gravity = ("gravity_x", "gravity_y", "gravity_z")
+    if recording.has_channels(gravity):
+        x = x + recording.select(gravity).astype(np.float64)
+    return x * G
+
+
+def moving_mean(x: np.ndarray, width: int) -> np.ndarray:
+    """Centred moving mean of (m, ...) ``x`` along axis 0 over ``width`` samples (shorter at the ends)."""
+    m = x.shape[0]
+    half = max(1, width // 2)
+    c = np.concatenate([np.zeros((1, *x.shape[1:])), np.cumsum(x, axis=0)])
+    hi = np.minimum(np.arange(m) + half + 1, m)
+    lo = np.maximum(np.arange(m) - half, 0)
+    shape = (m,) + (1,) * (x.ndim - 1)
+    return (c[hi] - c[lo]) / (hi - lo).reshape(shape)
+
+
+def features(acc: np.ndarray, fs: float, highpass_s: float = HIGHPASS_S) -> np.ndarray:
+    """(m, 3) acceleration (m/s^2) on a grid at ``fs`` Hz -> (m, :data:`N_FEATURES`) float32 network input.
+
+    Each axis and the magnitude in g, with their ``highpass_s`` moving mean removed, and the
+    high-passed acceleration projected on the moving mean's direction (gravity).
+    """
+    a = acc / G
+    mag = np.linalg.norm(a, axis=1, keepdims=True)
+    x = np.concatenate([a, mag], axis=1)
+    width = max(2, round(highpass_s * fs))
+    slow = moving_mean(x, width)
+    hp = x - slow
+    norm = np.linalg.norm(slow[:, :3], axis=1, keepdims=True)
+    down = np.divide(slow[:, :3], norm, out=np.zeros_like(slow[:, :3]), where=norm > 0)
+    vertical = np.sum(hp[:, :3] * down, axis=1, keepdims=True)
+    return np.concatenate([hp, vertical], axis=1).astype(np.float32)
+
+
+def counter_input(recording: Recording, spec: CounterSpec) -> np.ndarray:
+    """The network's input for a recording: (m, :data:`N_FEATURES`) float32 on ``spec.grid_hz``.
+
+    Raises:
+        CountingError: no three-axis accelerometer.
+    """
+    acc = acceleration(recording)
+    _, grid = resample(recording.time_s, acc, spec.grid_hz)
+    return features(grid.astype(np.float64), spec.grid_hz, spec.highpass_s)
+
+
+def run_chunked(network, x: np.ndarray) -> np.ndarray:
+    """Density (m,) float64 of input (m, c) from ``network`` ((1, t, c) -> (1, t)), :data:`CHUNK` steps at a time."""
+    m = x.shape[0]
+    out = np.empty(m, dtype=np.float64)
+    for start in range(0, m, CHUNK):
+        stop = min(m, start + CHUNK)
+        lo, hi = max(0, start - CONTEXT), min(m, stop + CONTEXT)
+        d = np.asarray(network(x[None, lo:hi]), dtype=np.float64).reshape(-1)
+        out[start:stop] = d[start - lo : start - lo + stop - start]
+    return np.maximum(out, 0.0)
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist(), strict=True))
+
+
+def set_ranges(density: np.ndarray, spec: CounterSpec) -> list[tuple[int, int]]:
+    """(start, stop) sample ranges of the sets in a (scaled) density on ``spec.grid_hz``.
+
+    Steps whose density averaged over ``smooth_s`` reaches ``min_rate`` repetitions per second
+    are active; active runs closer than ``set_gap_s`` are joined.
+    """
+    fs = spec.grid_hz
+    rate = moving_mean(density, max(1, round(spec.smooth_s * fs))) * fs
+    runs = _runs(rate >= spec.min_rate)
+    joined: list[list[int]] = []
+    for a, b in runs:
+        if joined and a - joined[-1][1] < spec.set_gap_s * fs:
+            joined[-1][1] = b
+        else:
+            joined.append([a, b])
+    return [(a, b) for a, b in joined]
+
+
+def density_sets(density: np.ndarray, spec: CounterSpec, *, exercise: str, method: str = "learned") -> list[CountedSet]:
+    """Sets and repetitions of a (scaled) density: each set counts its density's sum, rounded.
+
+    Repetition ``i`` of a set of ``n`` spans the steps where the set's cumulative density
+    runs from ``i / n`` to ``(i + 1) / n`` of its sum. Times are seconds from the grid's first step.
+    """
+    fs = spec.grid_hz
+    out: list[CountedSet] = []
+    for a, b in set_ranges(density, spec):
+        d = density[a:b]
+        total = float(d.sum())
+        n = int(np.floor(total + 0.5))
+        if n < spec.min_set_reps:
+            continue
+        cum = np.concatenate([[0.0], np.cumsum(d)])
+        edges = np.searchsorted(cum, np.linspace(0.0, total, n + 1)[1:-1])
+        bounds = [a, *(a + int(e) for e in edges), b]
+        reps = [Repetition(lo / fs, max(hi, lo + 1) / fs) for lo, hi in pairwise(bounds)]
+        out.append(CountedSet(exercise=exercise, method=method, repetitions=tuple(reps)))
+    return out
+
+
+class DensityCounter:
+    """A learned counter file (``.onnx`` with a :class:`CounterSpec`) in an ONNX Runtime session.
+
+    Raises:
+        ValueError: the file carries no counter spec; onnxruntime's errors for a file it cannot run.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        from inference.runtime import OnnxNetwork, read_onnx_json
+
+        self.path = Path(path)
+        self.spec = CounterSpec.from_dict(read_onnx_json(self.path, SPEC_KEY))
+        self.network = OnnxNetwork(self.path)
+
+    def density(self, recording: Recording) -> np.ndarray:
+        """Repetitions per grid step, (m,) float64 >= 0, step ``i`` at ``i / grid_hz`` s from the first sample.
+
+        Raises:
+            CountingError: no three-axis accelerometer.
+        """
+        return run_chunked(self.network, counter_input(recording, self.spec))
+
+    def exemplar_scale(self, exemplar: Exemplar) -> float:
+        """Repetitions per density unit in the exemplar, within :data:`EXEMPLAR_SCALE_BOUNDS`.
+
+        Raises:
+            CountingError: the exemplar has no three-axis accelerometer.
+        """
+        total = float(self.density(exemplar.recording).sum())
+        lo, hi = EXEMPLAR_SCALE_BOUNDS
+        if total <= 0:
+            return hi
+        return float(np.clip(exemplar.reps / total, lo, hi))
+
+    def count(
+        self, recording: Recording, *, exercise: str = "unknown", exemplar: Exemplar | None = None
+    ) -> tuple[CountedSet, ...]:
+        """Count the repetitions in a recording, optionally as an exemplar shows them.
+
+        Args:
+            recording: three accelerometer axes (``acc_*`` m/s^2 or ``user_acc_*`` g), 10-200 Hz.
+            exercise: written into the sets.
+            exemplar: a stretch holding a known count of the movement to count, or None.
+
+        Returns:
+            One ``CountedSet(method="learned")`` per set, repetitions in seconds from the first sample.
+
+        Raises:
+            CountingError: no three-axis accelerometer in the recording or the exemplar.
+        """
+        scale = 1.0 if exemplar is None else self.exemplar_scale(exemplar)
+        sets = density_sets(self.density(recording) * scale, self.spec, exercise=exercise)
+        t0 = float(recording.time_s[0])
+        return tuple(
+            CountedSet(
+                s.exercise,
+                s.method,
+                tuple(Repetition(r.start_s + t0, r.end_s + t0) for r in s.repetitions),
+                used_exemplar=exemplar is not None,
+            )
+            for s in sets
+        )
+
+
+@lru_cache(maxsize=2)
+def load_counter_cached(path: str | Path = DEFAULT_COUNTER_PATH) -> DensityCounter:
+    """One :class:`DensityCounter` per file per process."""
+    return DensityCounter(path)
+
+
+def default_counter() -> DensityCounter | None:
+    """The shipped counter, or None where its file is absent."""
+    if not DEFAULT_COUNTER_PATH.is_file():
+        return None
+    return load_counter_cached(DEFAULT_COUNTER_PATH)

@@ -1,0 +1,233 @@
+"""The learned counter on held-out classes and people, with and without exemplars, beside issue 20's.
+
+Folds (a network is trained per fold by :func:`inference.lab.train_counter.train_density`):
+
+- **Leave-one-subject-out**: CaRa P1-P6 and muvr's one person, 7 folds;
+- **Leave-classes-out**: the 62 classes (CaRa's 36, muvr's 26 exercise names) in
+  :data:`CLASS_FOLDS` groups by a fixed shuffle; a network per group, trained on the others.
+  Whole groups, not one class at a time: a network per class would be 62 trainings;
+- **Exermote**: the shipped network (trained on everything but Exermote athletes 3-4) counts
+  athletes 3-4's workouts as ``unknown`` (sets and repetitions in labelled rest per hour) and
+  their set cuts.
+
+Exemplars: CaRa, the person's session-1 set of the class for each of its session-2 sets;
+muvr, the exercise's first set for its later ones; Exermote, the athlete's first set of the
+exercise for the later ones (the set's labelled range). The sets that have an exemplar are
+scored with and without it; the issue-20 counter (:mod:`inference.generic`, as the pipeline
+runs it) on the same sets beside.
+
+Densities of held-out examples are kept in ``var/learned_folds/`` so that scoring is repeatable
+without training again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from inference.density import EXEMPLAR_SCALE_BOUNDS, CounterSpec, density_sets
+from inference.lab.evaluate_counter import HINTS, summarise
+from inference.lab.train_counter import DEFAULT_DATA, CounterHyperparameters, Example, load_examples, predict_density
+
+CLASS_FOLDS = 5
+CACHE = Path("var/learned_folds")
+#: CaRa classes that are gym or calisthenics exercises (the "exercise" group with muvr and Exermote).
+CARA_EXERCISES = ("Crunch", "Pullup", "Jumpingjack", "Skippingrope")
+#: Classes the pipeline counts with the peak counter (their hints), not the generic counters.
+PEAK_CLASSES = tuple(HINTS)
+
+
+def class_groups(keys: list[str], k: int = CLASS_FOLDS, seed: int = 0) -> dict[str, int]:
+    """Class key -> fold index, a fixed shuffle of the sorted keys dealt into ``k`` groups."""
+    order = sorted(set(keys))
+    rng = np.random.default_rng(seed)
+    rng.shuffle(order)
+    return {key: i % k for i, key in enumerate(order)}
+
+
+def folds(examples: list[Example]) -> dict[str, tuple[list[int], list[int]]]:
+    """Fold name -> (train indices, held-out indices) over ``examples``.
+
+    Exermote cuts of athletes 1-2 always train; athletes 3-4 are never trained on in a fold.
+    """
+    labelled = [i for i, e in enumerate(examples) if e.dataset in ("cara", "muvr")]
+    exer_train = [i for i, e in enumerate(examples) if e.dataset == "exermote" and e.subject in ("1", "2")]
+    out = {}
+    for subject in sorted({examples[i].subject for i in labelled}):
+        held = [i for i in labelled if examples[i].subject == subject]
+        held_set = set(held)
+        out[f"subject-{subject}"] = ([i for i in labelled if i not in held_set] + exer_train, held)
+    groups = class_groups([examples[i].key for i in labelled])
+    for g in range(CLASS_FOLDS):
+        held = [i for i in labelled if groups[examples[i].key] == g]
+        held_set = set(held)
+        out[f"classes-{g}"] = ([i for i in labelled if i not in held_set] + exer_train, held)
+    return out
+
+
+def run_folds(examples: list[Example], hp: CounterHyperparameters, *, only: list[str] | None = None, log=print) -> None:
+    """Train each fold's network and keep its held-out densities in :data:`CACHE`."""
+    from inference.lab.train_counter import train_density
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    for name, (train, held) in folds(examples).items():
+        if only and name not in only:
+            continue
+        target = CACHE / f"{name}.npz"
+        if target.exists():
+            log(f"{name}: kept from {target}")
+            continue
+        log(f"{name}: training on {len(train)}, holding out {len(held)}")
+        net = train_density([examples[i] for i in train], hp, log=log)
+        dens = {examples[i].name: predict_density(net, examples[i].acc) for i in held}
+        np.savez_compressed(target, **{k.replace("/", "|"): v for k, v in dens.items()})
+
+
+def load_densities(name: str) -> dict[str, np.ndarray]:
+    with np.load(CACHE / f"{name}.npz") as z:
+        return {k.replace("|", "/"): z[k] for k in z.files}
+
+
+def learned_count(density: np.ndarray, spec: CounterSpec, scale: float = 1.0) -> int:
+    """What the serving path counts from a density: the sum of its sets' repetitions."""
+    return sum(s.reps for s in density_sets(density * scale, spec, exercise="unknown"))
+
+
+def exemplar_scale(density: np.ndarray, reps: int) -> float:
+    lo, hi = EXEMPLAR_SCALE_BOUNDS
+    total = float(density.sum())
+    return hi if total <= 0 else float(np.clip(reps / total, lo, hi))
+
+
+def exemplar_pairs(examples: list[Example]) -> dict[str, str]:
+    """Query example name -> exemplar example name (see the module docstring)."""
+    by: dict[tuple, list[Example]] = defaultdict(list)
+    for e in examples:
+        if e.kind == "set":
+            by[(e.dataset, e.label, e.subject)].append(e)
+    out = {}
+    for (dataset, _, _), group in by.items():
+        items = sorted(group, key=lambda e: (e.order, e.name))
+        if dataset == "cara":
+            first = [e for e in items if e.session == 1]
+            if first:
+                out.update({e.name: first[0].name for e in items if e.session == 2})
+        else:
+            out.update({e.name: items[0].name for e in items[1:]})
+    return out
+
+
+def generic_counts(data: Path, examples: list[Example]) -> dict[str, int]:
+    """The issue-20 counter as the pipeline runs it on every CaRa and muvr example (cached)."""
+    from inference.io import read_recording
+    from inference.pipeline import count_recording
+
+    path = CACHE / "generic_counts.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    out = {}
+    for e in examples:
+        if e.dataset not in ("cara", "muvr"):
+            continue
+        rec = read_recording(data / e.name, "cara" if e.dataset == "cara" else "csv")
+        hint = HINTS.get(e.label, "unknown") if e.dataset == "cara" else "unknown"
+        out[e.name] = count_recording(rec, model=None, exercise=hint).total_reps
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out))
+    return out
+
+
+def group_of(e: Example) -> str:
+    if e.dataset == "cara":
+        return "exercise" if e.label in CARA_EXERCISES else "daily"
+    return "exercise"
+
+
+def score(examples: list[Example], spec: CounterSpec, generic: dict[str, int]) -> dict:
+    """Rows per held-out example and fold protocol: true, generic, learned, learned with exemplar."""
+    by_name = {e.name: e for e in examples}
+    pairs = exemplar_pairs(examples)
+    rows = []
+    for name, (_, held) in folds(examples).items():
+        protocol = "subject" if name.startswith("subject") else "classes"
+        dens = load_densities(name)
+        for i in held:
+            e = examples[i]
+            row = {
+                "protocol": protocol, "fold": name, "dataset": e.dataset, "label": e.label, "subject": e.subject,
+                "session": e.session, "name": e.name, "true": e.count, "group": group_of(e),
+                "peak_class": e.label in PEAK_CLASSES, "generic": generic[e.name],
+                "learned": learned_count(dens[e.name], spec), "raw_sum": float(dens[e.name].sum()),
+            }  # fmt: skip
+            ex_name = pairs.get(e.name)
+            if ex_name is not None and ex_name in dens:
+                scale = exemplar_scale(dens[ex_name], by_name[ex_name].count)
+                row["exemplar"] = ex_name
+                row["learned_exemplar"] = learned_count(dens[e.name], spec, scale)
+            rows.append(row)
+    return {"rows": rows}
+
+
+def summaries(rows: list[dict], pred: str) -> dict:
+    return summarise([{"true": r["true"], "pred": r[pred]} for r in rows if pred in r])
+
+
+def tables(rows: list[dict]) -> dict:
+    """Summaries per protocol and group, for each counter; the sets with an exemplar apart."""
+    out = {}
+    for protocol in ("subject", "classes"):
+        pr = [r for r in rows if r["protocol"] == protocol]
+        groups = {
+            "CaRa, all classes": [r for r in pr if r["dataset"] == "cara"],
+            "CaRa, generic-counted classes": [r for r in pr if r["dataset"] == "cara" and not r["peak_class"]],
+            "exercises (muvr, CaRa Crunch/Pullup)": [r for r in pr if r["group"] == "exercise" and not r["peak_class"]],
+            "muvr": [r for r in pr if r["dataset"] == "muvr"],
+            "CaRa session 2": [r for r in pr if r["dataset"] == "cara" and r["session"] == 2],
+        }
+        out[protocol] = {}
+        for gname, g in groups.items():
+            with_ex = [r for r in g if "learned_exemplar" in r]
+            out[protocol][gname] = {
+                "generic": summaries(g, "generic"),
+                "learned": summaries(g, "learned"),
+                "with_exemplar_sets": {
+                    "generic": summaries(with_ex, "generic"),
+                    "learned": summaries(with_ex, "learned"),
+                    "learned_exemplar": summaries(with_ex, "learned_exemplar"),
+                },
+            }
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m inference.lab learned-folds", description=__doc__)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--epochs", type=int, default=CounterHyperparameters.epochs)
+    parser.add_argument("--only", nargs="*", help="fold names to train (default: all)")
+    parser.add_argument("--score-only", action="store_true")
+    parser.add_argument("--json", type=Path, default=Path("reports/learned_folds.json"))
+    args = parser.parse_args(argv)
+    examples = load_examples(args.data)
+    hp = CounterHyperparameters(epochs=args.epochs)
+    if not args.score_only:
+        run_folds(examples, hp, only=args.only)
+    done = [n for n in folds(examples) if (CACHE / f"{n}.npz").exists()]
+    if len(done) < len(folds(examples)):
+        print(f"folds with densities: {done}")  # noqa: T201
+        return 0
+    generic = generic_counts(args.data, examples)
+    result = score(examples, CounterSpec(version="folds"), generic)
+    result["tables"] = tables(result["rows"])
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=1))
+    print(json.dumps(result["tables"], indent=1))  # noqa: T201
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
