@@ -1,9 +1,11 @@
-"""Command line: ``python -m inference count [--format F] [--exercise E] PATH...``.
+"""Command line: ``python -m inference count [--format F] [--exercise E] [--exemplar PATH:REPS] PATH...``.
 
 ``count`` prints one JSON object per input file, one per line (architecture.md,
 "Contracts"): ``{"file", "total_reps", "model_version", "sets": [...]}``; an ``--exercise``
 outside the catalog exits with status 2 before anything is read. ``exercises`` prints the
-catalog (:mod:`inference.catalog`), one JSON object per line. Training and evaluation are
+catalog (:mod:`inference.catalog`), one JSON object per line. ``--exemplar PATH:REPS`` names a
+recording in the same format holding exactly REPS repetitions of the movement to count; the
+learned counter (:mod:`inference.density`) uses it. Training and evaluation are
 research commands: ``python -m inference.lab --help``.
 """
 
@@ -19,6 +21,7 @@ from inference.io import FORMATS
 
 
 def _cmd_count(args: argparse.Namespace) -> int:
+    from inference.density import Exemplar, default_counter
     from inference.io import RecordingError, read_recording
     from inference.model import DEFAULT_MODEL_PATH, ModelFileError, load_model_cached, read_spec
     from inference.pipeline import choose_method, count_recording
@@ -30,6 +33,17 @@ def _cmd_count(args: argparse.Namespace) -> int:
     except ModelFileError as exc:
         print(f"error: --model: {exc}", file=sys.stderr)
         return 2
+    exemplar = None
+    if args.exemplar:
+        path, reps = args.exemplar
+        try:
+            exemplar = Exemplar(read_recording(path, args.format), reps)
+        except (RecordingError, ValueError, OSError) as exc:
+            print(f"error: --exemplar: {path}: {exc}", file=sys.stderr)
+            return 2
+    counter = default_counter()
+    if exemplar is not None and counter is None:
+        print("warning: --exemplar: no learned counter is installed; counting without it", file=sys.stderr)
     status = 0
     for path in args.paths:
         out: dict = {"file": path}
@@ -37,7 +51,7 @@ def _cmd_count(args: argparse.Namespace) -> int:
             recording = read_recording(path, args.format)
             needs_model = choose_method(recording, spec, args.exercise) == "classifier"
             model = load_model_cached(model_path) if needs_model else None
-            result = count_recording(recording, model=model, exercise=args.exercise)
+            result = count_recording(recording, model=model, exercise=args.exercise, counter=counter, exemplar=exemplar)
             out.update(result.to_dict(with_repetitions=args.repetitions))
         except ModelFileError as exc:  # the model, not this file: nothing else can be counted
             print(f"error: --model: {exc}", file=sys.stderr)
@@ -47,6 +61,14 @@ def _cmd_count(args: argparse.Namespace) -> int:
             status = 1
         print(json.dumps(out), flush=True)
     return status
+
+
+def _exemplar_arg(value: str) -> tuple[str, int]:
+    """``PATH:REPS`` -> (path, reps); the last colon splits, so a path may hold colons."""
+    path, sep, reps = value.rpartition(":")
+    if not sep or not path or not reps.isdigit() or int(reps) < 1:
+        raise argparse.ArgumentTypeError(f"expected PATH:REPS with REPS a positive whole number; got {value!r}")
+    return path, int(reps)
 
 
 def _cmd_exercises(args: argparse.Namespace) -> int:
@@ -73,6 +95,13 @@ def main(argv: list[str] | None = None) -> int:
         "--exercise", default=None, help="exercise hint: a catalog id (`exercises` lists them) or unknown"
     )
     count.add_argument("--model", default=None, help="model file (default: the shipped model)")
+    count.add_argument(
+        "--exemplar",
+        type=_exemplar_arg,
+        default=None,
+        metavar="PATH:REPS",
+        help="a recording (same format) holding exactly REPS repetitions of the movement to count",
+    )
     count.add_argument("--repetitions", action="store_true", help="include each repetition's times")
     count.set_defaults(func=_cmd_count)
 

@@ -55,6 +55,12 @@ EXEMPLAR_MAX_REPS = 500
 EXEMPLAR_MIN_S = 1.0
 EXEMPLAR_MAX_S = 900.0
 
+#: How a counter file may route a group: its density alone, its density inside the sets of
+#: :mod:`inference.generic`, or :mod:`inference.generic` alone.
+ROUTES = ("learned", "hybrid", "generic")
+#: Seconds added on either side of a generic set before its density is summed (``hybrid``).
+HYBRID_MARGIN_S = 1.0
+
 DEFAULT_COUNTER_PATH = Path(__file__).resolve().parent / "models" / "counter.onnx"
 SPEC_KEY = "inference_counter.json"
 
@@ -73,8 +79,8 @@ class CounterSpec:
         set_gap_s: active stretches closer than this (s) are one set.
         min_set_reps: sets counting fewer repetitions are incidental movement, dropped.
         routing: for each exercise group (:func:`exercise_group`), the counter that won on
-            held-out folds without and with an exemplar: ``{"exercise": {"plain": "learned",
-            "exemplar": "learned"}, "unknown": {...}}``; ``generic`` names :mod:`inference.generic`.
+            held-out folds without and with an exemplar: ``{"exercise": {"plain": "hybrid",
+            "exemplar": "learned"}, "unknown": {...}}``, each one of :data:`ROUTES`.
         training: what it was trained on (digest, data, epochs); evaluation: held-out figures.
     """
 
@@ -92,10 +98,12 @@ class CounterSpec:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def uses_learned(self, exercise: str | None, *, with_exemplar: bool) -> bool:
-        """Whether this counter (rather than :mod:`inference.generic`) counts ``exercise``."""
+    def route(self, exercise: str | None, *, with_exemplar: bool) -> str:
+        """What counts ``exercise``: ``learned`` (this counter alone), ``hybrid`` (this counter's
+        density summed inside the sets :mod:`inference.generic` finds) or ``generic``."""
         choice = self.routing.get(exercise_group(exercise), {})
-        return choice.get("exemplar" if with_exemplar else "plain", "learned") == "learned"
+        route = choice.get("exemplar" if with_exemplar else "plain", "learned")
+        return route if route in ROUTES else "learned"
 
     @classmethod
     def from_dict(cls, data: dict) -> CounterSpec:
@@ -268,9 +276,7 @@ def density_sets(density: np.ndarray, spec: CounterSpec, *, exercise: str, metho
         n = int(np.floor(total + 0.5))
         if n < spec.min_set_reps:
             continue
-        cum = np.concatenate([[0.0], np.cumsum(d)])
-        edges = np.searchsorted(cum, np.linspace(0.0, total, n + 1)[1:-1])
-        bounds = [a, *(a + int(e) for e in edges), b]
+        bounds = _split(d, n, a)
         reps = [Repetition(lo / fs, max(hi, lo + 1) / fs) for lo, hi in pairwise(bounds)]
         out.append(CountedSet(exercise=exercise, method=method, repetitions=tuple(reps)))
     return out
@@ -338,6 +344,42 @@ class DensityCounter:
             )
             for s in sets
         )
+
+    def count_in_sets(
+        self, recording: Recording, sets: tuple[CountedSet, ...], *, exemplar: Exemplar | None = None
+    ) -> tuple[CountedSet, ...]:
+        """Re-count the sets another counter found (``hybrid``): each set, widened by
+        :data:`HYBRID_MARGIN_S`, counts its (scaled) density's sum, rounded; sets of 0 are dropped.
+
+        Args:
+            recording: as for :meth:`count`. sets: in seconds from the recording's first sample
+                plus its first timestamp (as :func:`inference.generic.count_generic` returns them).
+
+        Raises:
+            CountingError: no three-axis accelerometer in the recording or the exemplar.
+        """
+        scale = 1.0 if exemplar is None else self.exemplar_scale(exemplar)
+        density = self.density(recording) * scale
+        fs, t0 = self.spec.grid_hz, float(recording.time_s[0])
+        out = []
+        for found in sets:
+            a = max(0, int((found.start_s - t0 - HYBRID_MARGIN_S) * fs))
+            b = min(density.size, int(np.ceil((found.end_s - t0 + HYBRID_MARGIN_S) * fs)))
+            d = density[a:b]
+            n = int(np.floor(float(d.sum()) + 0.5))
+            if n < 1:
+                continue
+            bounds = _split(d, n, a)
+            reps = tuple(Repetition(lo / fs + t0, max(hi, lo + 1) / fs + t0) for lo, hi in pairwise(bounds))
+            out.append(CountedSet(found.exercise, "learned", reps, used_exemplar=exemplar is not None))
+        return tuple(out)
+
+
+def _split(d: np.ndarray, n: int, offset: int) -> list[int]:
+    """Step indices (from ``offset``) cutting density ``d`` into ``n`` parts of equal sum."""
+    cum = np.concatenate([[0.0], np.cumsum(d)])
+    edges = np.searchsorted(cum, np.linspace(0.0, float(cum[-1]), n + 1)[1:-1])
+    return [offset, *(offset + int(e) for e in edges), offset + d.size]
 
 
 @lru_cache(maxsize=2)

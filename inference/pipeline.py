@@ -8,8 +8,9 @@ Method choice (architecture.md, "Data flow"):
   ``PEAK_COUNTER_HINTS``; both count peaks, method ``peaks``) when the hint is ``jump_rope``, names an
   exercise the model has no phases for, or the recording lacks the model's channels;
 - in place of :mod:`inference.generic`, the learned counter (:mod:`inference.density`, method
-  ``learned``) where one is given, the recording has three accelerometer axes, and the counter's
-  routing chose it for the hint's group on held-out folds (with or without an exemplar).
+  ``learned``) where one is given and the recording has three accelerometer axes, as the
+  counter's routing says for the hint's group (chosen on held-out folds, with and without an
+  exemplar): its density alone, or its density counted inside the generic counter's sets.
 """
 
 from __future__ import annotations
@@ -147,11 +148,16 @@ def count_recording(
     hint = exercise or "unknown"
     if hint in PEAK_COUNTER_HINTS and can_count_peaks(recording.channels):
         return CountResult(sets=count_peaks(recording, exercise=hint), model_version=None)
-    if (
-        counter is not None
-        and can_count_learned(recording.channels)
-        and counter.spec.uses_learned(hint, with_exemplar=exemplar is not None)
-    ):
-        sets = counter.count(recording, exercise=hint, exemplar=exemplar)
-        return CountResult(sets=sets, model_version=counter.spec.version)
-    return CountResult(sets=count_generic(recording, exercise=hint), model_version=None)
+    route = "generic"
+    if counter is not None and can_count_learned(recording.channels):
+        route = counter.spec.route(hint, with_exemplar=exemplar is not None)
+    if route == "learned":
+        return CountResult(
+            sets=counter.count(recording, exercise=hint, exemplar=exemplar), model_version=counter.spec.version
+        )
+    sets = count_generic(recording, exercise=hint)
+    if route == "hybrid":
+        return CountResult(
+            sets=counter.count_in_sets(recording, sets, exemplar=exemplar), model_version=counter.spec.version
+        )
+    return CountResult(sets=sets, model_version=None)

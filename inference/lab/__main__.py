@@ -1,7 +1,7 @@
 """Research command line: ``python -m inference.lab <command>``.
 
 Commands: train, evaluate, distill, rescore, export, evaluate-peaks, evaluate-counter,
-evaluate-counter-folds.
+evaluate-counter-folds (``--learned``: the learned counter), train-counter.
 
 Training and leave-one-subject-out evaluation of the phase classifier on the Exermote
 recordings, counting saved held-out probabilities again, and the peak counter's CaRa
@@ -185,6 +185,10 @@ def _cmd_evaluate_counter(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate_counter_folds(args: argparse.Namespace) -> int:
+    if args.learned:
+        from inference.lab.learned_folds import main as learned_main
+
+        return learned_main(["--data", args.data] + (["--json", args.json] if args.json else []))
     from inference.lab.counter_folds import main
 
     extra = (["--json", args.json] if args.json else []) + (["--sweep", args.sweep] if args.sweep else [])
@@ -206,7 +210,26 @@ def _add_counter_commands(sub, data_root: str) -> None:
     folds.add_argument("--data", default=data_root)
     folds.add_argument("--json", default=None, help="also write the report as JSON here")
     folds.add_argument("--sweep", default=None, help="NAME=v1,v2,...: one generic constant at each value instead")
+    folds.add_argument(
+        "--learned",
+        action="store_true",
+        help="the learned counter instead, with and without exemplars, beside the generic one (issue 28)",
+    )
     folds.set_defaults(func=_cmd_evaluate_counter_folds)
+    train = sub.add_parser(
+        "train-counter",
+        help="train the learned counter on every CaRa and muvr set and Exermote athletes 1-2, export it to ONNX "
+        "with the routing the held-out folds chose, check it on Exermote athletes 3-4",
+    )
+    train.add_argument("--data", default=data_root)
+    train.add_argument("--epochs", type=int, default=None)
+    train.set_defaults(func=_cmd_train_counter)
+
+
+def _cmd_train_counter(args: argparse.Namespace) -> int:
+    from inference.lab.train_counter import main
+
+    return main(["--data", args.data] + (["--epochs", str(args.epochs)] if args.epochs else []))
 
 
 def _add_distill_command(sub, data_dir: str) -> None:

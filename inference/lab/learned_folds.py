@@ -2,7 +2,9 @@
 
 Folds (a network is trained per fold by :func:`inference.lab.train_counter.train_density`):
 
-- **Leave-one-subject-out**: CaRa P1-P6 and muvr's one person, 7 folds;
+- **Leave-subjects-out**: :data:`SUBJECT_FOLDS`, CaRa's participants three at a time and muvr's
+  one person, 3 folds (a network per participant would be 7 trainings, more than this 2-core
+  machine's session allowed);
 - **Leave-classes-out**: the 62 classes (CaRa's 36, muvr's 26 exercise names) in
   :data:`CLASS_FOLDS` groups by a fixed shuffle; a network per group, trained on the others.
   Whole groups, not one class at a time: a network per class would be 62 trainings;
@@ -28,12 +30,22 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.density import EXEMPLAR_SCALE_BOUNDS, CounterSpec, density_sets
+from inference.density import EXEMPLAR_SCALE_BOUNDS, GRID_HZ, CounterSpec, density_sets
 from inference.lab.evaluate_counter import HINTS, summarise
-from inference.lab.train_counter import DEFAULT_DATA, CounterHyperparameters, Example, load_examples, predict_density
+from inference.lab.train_counter import (
+    DEFAULT_DATA,
+    EXERMOTE_TRAIN,
+    CounterHyperparameters,
+    Example,
+    load_examples,
+    predict_density,
+)
 
-CLASS_FOLDS = 5
+CLASS_FOLDS = 2
+SUBJECT_FOLDS = (("P1", "P2", "P3"), ("P4", "P5", "P6"), ("muvr",))
 CACHE = Path("var/learned_folds")
+#: Epochs of a fold's network (the shipped one trains :class:`CounterHyperparameters`' epochs).
+FOLD_EPOCHS = 12
 #: CaRa classes that are gym or calisthenics exercises (the "exercise" group with muvr and Exermote).
 CARA_EXERCISES = ("Crunch", "Pullup", "Jumpingjack", "Skippingrope")
 #: Classes the pipeline counts with the peak counter (their hints), not the generic counters.
@@ -56,10 +68,10 @@ def folds(examples: list[Example]) -> dict[str, tuple[list[int], list[int]]]:
     labelled = [i for i, e in enumerate(examples) if e.dataset in ("cara", "muvr")]
     exer_train = [i for i, e in enumerate(examples) if e.dataset == "exermote" and e.subject in ("1", "2")]
     out = {}
-    for subject in sorted({examples[i].subject for i in labelled}):
-        held = [i for i in labelled if examples[i].subject == subject]
+    for subjects in SUBJECT_FOLDS:
+        held = [i for i in labelled if examples[i].subject in subjects]
         held_set = set(held)
-        out[f"subject-{subject}"] = ([i for i in labelled if i not in held_set] + exer_train, held)
+        out["subject-" + "-".join(subjects)] = ([i for i in labelled if i not in held_set] + exer_train, held)
     groups = class_groups([examples[i].key for i in labelled])
     for g in range(CLASS_FOLDS):
         held = [i for i in labelled if groups[examples[i].key] == g]
@@ -86,6 +98,30 @@ def run_folds(examples: list[Example], hp: CounterHyperparameters, *, only: list
         np.savez_compressed(target, **{k.replace("/", "|"): v for k, v in dens.items()})
 
 
+def run_shipped(examples: list[Example], hp: CounterHyperparameters, *, log=print):
+    """Train the network to ship: every CaRa and muvr set and Exermote athletes 1-2; keep it
+    (``shipped.keras``) and its densities of Exermote athletes 3-4 (the check)."""
+    import keras
+
+    from inference.lab.train_counter import train_density
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    target = CACHE / "shipped.keras"
+    if target.exists():
+        return keras.saving.load_model(target)
+    train = [e for e in examples if not (e.dataset == "exermote" and e.subject not in EXERMOTE_TRAIN)]
+    log(f"shipped: training on {len(train)}")
+    net = train_density(train, hp, log=log)
+    check = {
+        e.name: predict_density(net, e.acc)
+        for e in examples
+        if e.dataset == "exermote" and e.subject not in EXERMOTE_TRAIN
+    }
+    np.savez_compressed(CACHE / "shipped-exermote.npz", **{k.replace("/", "|"): v for k, v in check.items()})
+    net.save(target)
+    return net
+
+
 def load_densities(name: str) -> dict[str, np.ndarray]:
     with np.load(CACHE / f"{name}.npz") as z:
         return {k.replace("|", "/"): z[k] for k in z.files}
@@ -94,6 +130,15 @@ def load_densities(name: str) -> dict[str, np.ndarray]:
 def learned_count(density: np.ndarray, spec: CounterSpec, scale: float = 1.0) -> int:
     """What the serving path counts from a density: the sum of its sets' repetitions."""
     return sum(s.reps for s in density_sets(density * scale, spec, exercise="unknown"))
+
+
+def hybrid_count(density: np.ndarray, sets: list[list[float]], scale: float = 1.0, margin_s: float = 1.0) -> int:
+    """The learned density counted where the issue-20 counter found sets (each widened by ``margin_s``)."""
+    total = 0
+    for start, end in sets:
+        a, b = max(0, int((start - margin_s) * GRID_HZ)), int(np.ceil((end + margin_s) * GRID_HZ))
+        total += int(np.floor(scale * float(density[a:b].sum()) + 0.5))
+    return total
 
 
 def exemplar_scale(density: np.ndarray, reps: int) -> float:
@@ -120,8 +165,9 @@ def exemplar_pairs(examples: list[Example]) -> dict[str, str]:
     return out
 
 
-def generic_counts(data: Path, examples: list[Example]) -> dict[str, int]:
-    """The issue-20 counter as the pipeline runs it on every CaRa and muvr example (cached)."""
+def generic_counts(data: Path, examples: list[Example]) -> dict[str, dict]:
+    """The issue-20 counter as the pipeline runs it on every CaRa and muvr example (cached):
+    ``{name: {"reps": int, "sets": [[start_s, end_s], ...]}}``."""
     from inference.io import read_recording
     from inference.pipeline import count_recording
 
@@ -134,7 +180,8 @@ def generic_counts(data: Path, examples: list[Example]) -> dict[str, int]:
             continue
         rec = read_recording(data / e.name, "cara" if e.dataset == "cara" else "csv")
         hint = HINTS.get(e.label, "unknown") if e.dataset == "cara" else "unknown"
-        out[e.name] = count_recording(rec, model=None, exercise=hint).total_reps
+        result = count_recording(rec, model=None, exercise=hint)
+        out[e.name] = {"reps": result.total_reps, "sets": [[s.start_s, s.end_s] for s in result.sets]}
     CACHE.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out))
     return out
@@ -159,16 +206,23 @@ def score(examples: list[Example], spec: CounterSpec, generic: dict[str, int]) -
             row = {
                 "protocol": protocol, "fold": name, "dataset": e.dataset, "label": e.label, "subject": e.subject,
                 "session": e.session, "name": e.name, "true": e.count, "group": group_of(e),
-                "peak_class": e.label in PEAK_CLASSES, "generic": generic[e.name],
+                "peak_class": e.label in PEAK_CLASSES, "generic": generic[e.name]["reps"],
                 "learned": learned_count(dens[e.name], spec), "raw_sum": float(dens[e.name].sum()),
+                "hybrid": hybrid_count(dens[e.name], generic[e.name]["sets"]),
             }  # fmt: skip
             ex_name = pairs.get(e.name)
             if ex_name is not None and ex_name in dens:
                 scale = exemplar_scale(dens[ex_name], by_name[ex_name].count)
                 row["exemplar"] = ex_name
                 row["learned_exemplar"] = learned_count(dens[e.name], spec, scale)
+                row["hybrid_exemplar"] = hybrid_count(dens[e.name], generic[e.name]["sets"], scale)
             rows.append(row)
     return {"rows": rows}
+
+
+#: The counters scored without and with an exemplar (row keys).
+PLAIN = ("generic", "learned", "hybrid")
+WITH_EXEMPLAR = ("learned_exemplar", "hybrid_exemplar")
 
 
 def summaries(rows: list[dict], pred: str) -> dict:
@@ -191,13 +245,8 @@ def tables(rows: list[dict]) -> dict:
         for gname, g in groups.items():
             with_ex = [r for r in g if "learned_exemplar" in r]
             out[protocol][gname] = {
-                "generic": summaries(g, "generic"),
-                "learned": summaries(g, "learned"),
-                "with_exemplar_sets": {
-                    "generic": summaries(with_ex, "generic"),
-                    "learned": summaries(with_ex, "learned"),
-                    "learned_exemplar": summaries(with_ex, "learned_exemplar"),
-                },
+                **{k: summaries(g, k) for k in PLAIN},
+                "with_exemplar_sets": {k: summaries(with_ex, k) for k in PLAIN + WITH_EXEMPLAR},
             }
     return out
 
@@ -207,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m inference.lab learned-folds", description=__doc__)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--epochs", type=int, default=CounterHyperparameters.epochs)
+    parser.add_argument("--epochs", type=int, default=FOLD_EPOCHS)
     parser.add_argument("--only", nargs="*", help="fold names to train (default: all)")
     parser.add_argument("--score-only", action="store_true")
     parser.add_argument("--json", type=Path, default=Path("reports/learned_folds.json"))
@@ -231,3 +280,26 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def choose_routing(report: dict) -> dict:
+    """Per exercise group, the counter with the lowest held-out MAE, without and with an exemplar.
+
+    Both protocols' held-out sets pooled: ``exercise`` on the exercises (muvr, CaRa Crunch and
+    Pullup), ``unknown`` on every CaRa class the generic counters count. With an exemplar, on the
+    sets that have one. Returns :class:`~inference.density.CounterSpec` ``routing``.
+    """
+    rows = report["rows"]
+    groups = {
+        "exercise": [r for r in rows if r["group"] == "exercise" and not r["peak_class"]],
+        "unknown": [r for r in rows if r["dataset"] == "cara" and not r["peak_class"]],
+    }
+    names = {"generic": "generic", "learned": "learned", "hybrid": "hybrid",
+             "learned_exemplar": "learned", "hybrid_exemplar": "hybrid"}  # fmt: skip
+    routing = {}
+    for group, g in groups.items():
+        with_ex = [r for r in g if "learned_exemplar" in r]
+        plain = min(PLAIN, key=lambda k: summaries(g, k)["mae"])
+        exemplar = min(("generic", *WITH_EXEMPLAR), key=lambda k: summaries(with_ex, k)["mae"])
+        routing[group] = {"plain": names[plain], "exemplar": names[exemplar]}
+    return routing

@@ -205,7 +205,7 @@ def build_network(filters: int = 24, dilations: tuple[int, ...] = (1, 2, 4, 8, 1
 
 @dataclass(frozen=True)
 class CounterHyperparameters:
-    epochs: int = 30
+    epochs: int = 24
     batch: int = 4
     learning_rate: float = 3e-3
     filters: int = 24
@@ -350,3 +350,98 @@ def export_counter(net, spec, out_path: Path, check: list[np.ndarray]) -> dict:
         onnx.save(proto, str(partial))
         partial.replace(out_path)
     return record
+
+
+def write_spec(path: Path, spec) -> None:
+    """Replace the :class:`~inference.density.CounterSpec` in an exported counter file."""
+    import onnx
+
+    from inference.density import SPEC_KEY
+
+    proto = onnx.load(str(path))
+    for entry in proto.metadata_props:
+        if entry.key == SPEC_KEY:
+            entry.value = json.dumps(spec.to_dict(), sort_keys=True)
+    partial = path.with_name(path.name + ".part")
+    onnx.save(proto, str(partial))
+    partial.replace(path)
+
+
+def exermote_check(path: Path, data: Path) -> dict:
+    """The exported counter through the pipeline on the Exermote athletes it never trained on.
+
+    Each workout counted as ``unknown`` (what the counter's routing does for it); sets scored as
+    :func:`inference.scoring.score_sets` scores them, repetitions in labelled rest per hour.
+    """
+    from inference.density import DensityCounter
+    from inference.lab.counter_folds import exermote_workouts, score_exermote
+    from inference.lab.evaluate_counter import summarise
+    from inference.pipeline import count_recording
+
+    counter = DensityCounter(path)
+    workouts = [w for w in exermote_workouts(data) if str(w[1].subject) not in EXERMOTE_TRAIN]
+    out = {}
+    for name, c in (("learned", counter), ("generic", None)):
+        scored = score_exermote(
+            workouts, lambda rec, c=c: count_recording(rec, model=None, exercise="unknown", counter=c).sets
+        )
+        out[name] = {**summarise(scored["rows"]), "rest_hours": scored["rest_hours"],
+                     "reps_in_rest": scored["phantom_reps"], "per_rest_hour": scored["per_rest_hour"]}  # fmt: skip
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m inference.lab train-counter``: train, export and check the shipped counter."""
+    import argparse
+
+    from inference.density import DEFAULT_COUNTER_PATH, CounterSpec
+    from inference.lab.learned_folds import choose_routing, run_shipped
+
+    parser = argparse.ArgumentParser(prog="python -m inference.lab train-counter", description=__doc__)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--out", type=Path, default=DEFAULT_COUNTER_PATH)
+    parser.add_argument("--epochs", type=int, default=CounterHyperparameters.epochs)
+    parser.add_argument("--folds", type=Path, default=Path("reports/learned_folds.json"),
+                        help="the held-out report that chooses the routing (learned-folds)")  # fmt: skip
+    args = parser.parse_args(argv)
+    examples = load_examples(args.data)
+    hp = CounterHyperparameters(epochs=args.epochs)
+    net = run_shipped(examples, hp)
+    trained = [e for e in examples if not (e.dataset == "exermote" and e.subject not in EXERMOTE_TRAIN)]
+    digest = data_digest(trained)
+    routing, evaluation = {}, {}
+    if args.folds.exists():
+        report = json.loads(args.folds.read_text())
+        routing = choose_routing(report)
+        evaluation["folds"] = report["tables"]
+    spec = CounterSpec(
+        version=f"density-cnn-{digest[:10]}",
+        routing=routing,
+        training={
+            "data_digest": digest,
+            "examples": len(trained),
+            "hyperparameters": hp.to_dict(),
+            "exermote_athletes": list(EXERMOTE_TRAIN),
+        },
+        evaluation=evaluation,
+    )
+    rng = np.random.default_rng(0)
+    check = [features(e.acc.astype(np.float64), GRID_HZ) for e in examples[:: max(1, len(examples) // 20)]]
+    check.append(rng.normal(0, 0.3, size=(30_000, N_FEATURES)).astype(np.float32))  # longer than a chunk
+    record = export_counter(net, spec, args.out, check)
+    evaluation["exermote_held_out"] = exermote_check(args.out, args.data)
+    spec = CounterSpec(**{**spec.to_dict(), "evaluation": evaluation})
+    write_spec(args.out, spec)
+    sha = hashlib.sha256(args.out.read_bytes()).hexdigest()
+    meta = {
+        "file": args.out.name,
+        "sha256": sha,
+        "version": spec.version,
+        "routing": routing,
+        "training": spec.training,
+        "export": record,
+        "exermote_held_out": evaluation["exermote_held_out"],
+    }
+    summary_json(args.out.with_name(args.out.name + ".json"), meta)
+    print(json.dumps(meta, indent=1))  # noqa: T201
+    return 0
