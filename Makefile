@@ -79,6 +79,7 @@ bench: install
 	$(BENCH_RUN) bench/stats_bench.py $(BENCH_ARGS)
 	$(BENCH_RUN) bench/cli_bench.py
 	$(BENCH_RUN) bench/inference_bench.py
+	$(BENCH_RUN) bench/counter_bench.py
 	$(BENCH_RUN) bench/worker_bench.py
 	$(BENCH_RUN) bench/api_bench.py
 	$(BENCH_RUN) bench/hostile_uploads.py

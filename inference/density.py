@@ -296,6 +296,13 @@ class DensityCounter:
         self.spec = CounterSpec.from_dict(read_onnx_json(self.path, SPEC_KEY))
         self.network = OnnxNetwork(self.path)
 
+    @classmethod
+    def from_network(cls, network, spec: CounterSpec) -> DensityCounter:
+        """A counter around any callable float32 (1, t, N_FEATURES) -> (1, t) (a Keras network in the lab)."""
+        counter = cls.__new__(cls)
+        counter.path, counter.spec, counter.network = None, spec, network
+        return counter
+
     def density(self, recording: Recording) -> np.ndarray:
         """Repetitions per grid step, (m,) float64 >= 0, step ``i`` at ``i / grid_hz`` s from the first sample.
 

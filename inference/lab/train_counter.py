@@ -205,7 +205,7 @@ def build_network(filters: int = 24, dilations: tuple[int, ...] = (1, 2, 4, 8, 1
 
 @dataclass(frozen=True)
 class CounterHyperparameters:
-    epochs: int = 24
+    epochs: int = 12
     batch: int = 4
     learning_rate: float = 3e-3
     filters: int = 24
@@ -395,19 +395,19 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     from inference.density import DEFAULT_COUNTER_PATH, CounterSpec
-    from inference.lab.learned_folds import choose_routing, run_shipped
+    from inference.lab.learned_folds import FOLD_EPOCHS, SHIPPED_FOLD, choose_routing, folds, shipped_network
 
     parser = argparse.ArgumentParser(prog="python -m inference.lab train-counter", description=__doc__)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path, default=DEFAULT_COUNTER_PATH)
-    parser.add_argument("--epochs", type=int, default=CounterHyperparameters.epochs)
+    parser.add_argument("--epochs", type=int, default=FOLD_EPOCHS)
     parser.add_argument("--folds", type=Path, default=Path("reports/learned_folds.json"),
                         help="the held-out report that chooses the routing (learned-folds)")  # fmt: skip
     args = parser.parse_args(argv)
     examples = load_examples(args.data)
     hp = CounterHyperparameters(epochs=args.epochs)
-    net = run_shipped(examples, hp)
-    trained = [e for e in examples if not (e.dataset == "exermote" and e.subject not in EXERMOTE_TRAIN)]
+    net = shipped_network(examples, hp)
+    trained = [examples[i] for i in folds(examples)[SHIPPED_FOLD][0]]
     digest = data_digest(trained)
     routing, evaluation = {}, {}
     if args.folds.exists():
@@ -418,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
         version=f"density-cnn-{digest[:10]}",
         routing=routing,
         training={
+            "fold": SHIPPED_FOLD,
             "data_digest": digest,
             "examples": len(trained),
             "hyperparameters": hp.to_dict(),
