@@ -152,15 +152,17 @@ def _autocorrelation(x: np.ndarray, max_lag: int, fs: float) -> np.ndarray:
     return np.take_along_axis(ac, best[..., None, None], axis=-1)[..., 0]
 
 
-def _period(ac: np.ndarray, fs: float) -> tuple[float | None, float]:
+def _period(ac: np.ndarray, fs: float, bounds: tuple[float, float] | None = None) -> tuple[float | None, float]:
     """Period (s) and periodicity from a normalised autocorrelation (lags in samples at ``fs``).
 
     The period is the shortest local maximum within ``PEAK_SHARE`` of the highest one
-    between ``MIN_PERIOD_S`` and the last lag; parabolic refinement.
+    between ``MIN_PERIOD_S`` and the last lag (or within ``bounds``, s); parabolic refinement.
     """
-    lo = int(np.ceil(MIN_PERIOD_S * fs))
+    lo = int(np.ceil((MIN_PERIOD_S if bounds is None else max(MIN_PERIOD_S, bounds[0])) * fs))
     cand, _ = signal.find_peaks(ac)
     cand = cand[cand >= lo]
+    if bounds is not None:
+        cand = cand[cand <= bounds[1] * fs]
     if cand.size == 0:
         return None, 0.0
     top = float(ac[cand].max())
@@ -274,12 +276,14 @@ def _trim_edges(x: np.ndarray, peaks: np.ndarray, period: float, fs: float) -> n
     return np.concatenate(kept) if kept else peaks
 
 
-def _segment_sets(x: np.ndarray, start: int, stop: int, fs: float, *, exercise: str, trace) -> list[CountedSet]:
+def _segment_sets(
+    x: np.ndarray, start: int, stop: int, fs: float, *, exercise: str, trace, period_bounds=None
+) -> list[CountedSet]:
     """Sets in the active segment ``x[start:stop]`` (``x``: (m, k) on the grid at ``fs``)."""
     seg = x[start:stop]
     broad = bandpass(seg, *BROAD_BAND_HZ, fs)
     max_lag = min(round(MAX_PERIOD_S * fs), seg.shape[0] // 2)
-    period, periodicity = _period(_autocorrelation(broad, max_lag, fs), fs)
+    period, periodicity = _period(_autocorrelation(broad, max_lag, fs), fs, period_bounds)
     info = {"t0": start / fs, "t1": stop / fs, "period_s": period, "periodicity": periodicity}
     if trace is not None:
         trace.setdefault("segments", []).append(info)
@@ -312,8 +316,49 @@ def _segment_sets(x: np.ndarray, start: int, stop: int, fs: float, *, exercise: 
     )
 
 
+#: How far a query's repetition period may be from its exemplar's (ratio either way).
+EXEMPLAR_TEMPO_RATIO = 1.6
+
+
+#: Candidate exemplar periods, as fractions of its length over its count (a recording holds its
+#: repetitions and some lead-in and lead-out, so the true period is at most that).
+EXEMPLAR_PERIOD_FRACTIONS = tuple(float(f) for f in np.geomspace(0.35, 1.1, 12))
+#: Width (ratio either way) of the period band an exemplar is counted in for each candidate.
+EXEMPLAR_PERIOD_BAND = 1.2
+
+
+def exemplar_period(recording: Recording, reps: int, *, exercise: str = "unknown") -> float | None:
+    """The repetition period (s) an exemplar of ``reps`` repetitions shows, or None.
+
+    Each candidate period (:data:`EXEMPLAR_PERIOD_FRACTIONS` of its length over ``reps``) counts
+    the exemplar within :data:`EXEMPLAR_PERIOD_BAND`; the candidate whose count is nearest
+    ``reps`` wins (ties: the longer period). So the exemplar decides what one repetition is: a
+    push-up's down and up, not each half, when the halves look alike.
+    """
+    base = recording.duration_s / max(reps, 1)
+    best: tuple[int, float] | None = None
+    for f in EXEMPLAR_PERIOD_FRACTIONS:
+        period = base * f
+        if not MIN_PERIOD_S <= period <= MAX_PERIOD_S:
+            continue
+        bounds = (period / EXEMPLAR_PERIOD_BAND, period * EXEMPLAR_PERIOD_BAND)
+        n = sum(s.reps for s in count_generic(recording, exercise=exercise, period_bounds=bounds))
+        if best is None or abs(n - reps) <= best[0]:
+            best = (abs(n - reps), period)
+    return None if best is None else best[1]
+
+
+def exemplar_period_bounds(period: float) -> tuple[float, float]:
+    """Period bounds (s) for sets of the movement an exemplar of ``period`` s shows."""
+    return period / EXEMPLAR_TEMPO_RATIO, period * EXEMPLAR_TEMPO_RATIO
+
+
 def count_generic(
-    recording: Recording, *, exercise: str = "unknown", trace: dict | None = None
+    recording: Recording,
+    *,
+    exercise: str = "unknown",
+    trace: dict | None = None,
+    period_bounds: tuple[float, float] | None = None,
 ) -> tuple[CountedSet, ...]:
     """Count the cycles of repetitive movement in a recording.
 
@@ -325,6 +370,8 @@ def count_generic(
             the gyroscope when there is one.
         trace: optional dict filled with diagnostics (grid rate, sensor, window periodicity,
             per-segment period and peak times).
+        period_bounds: (shortest, longest) repetition period (s) a set's period is looked for
+            in (an exemplar's tempo, :func:`exemplar_period_bounds`); None: the physical bounds.
 
     Returns:
         One ``CountedSet(exercise, method="peaks")`` per burst of cycles, in time order, each
@@ -374,5 +421,5 @@ def count_generic(
         trace.update(rate_hz=fs, sensor=name, periodicity=periodicity, rms=rms, window_starts_s=starts / fs)
     sets: list[CountedSet] = []
     for start, stop in runs(mask):
-        sets.extend(_segment_sets(x, start, stop, fs, exercise=exercise, trace=trace))
+        sets.extend(_segment_sets(x, start, stop, fs, exercise=exercise, trace=trace, period_bounds=period_bounds))
     return tuple(shift_sets(sets, float(time_s[0])))

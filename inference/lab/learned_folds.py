@@ -189,6 +189,8 @@ def score(examples: list[Example], spec: CounterSpec, generic: dict[str, int]) -
     rows = []
     for name, (_, held) in folds(examples).items():
         protocol = "subject" if name.startswith("subject") else "classes"
+        if not (CACHE / f"{name}.npz").exists():
+            continue
         dens = load_densities(name)
         for i in held:
             e = examples[i]
