@@ -311,6 +311,9 @@ SPECTACULAR_SETTINGS = {
         "SetMethodEnum": "fitness.workouts.models.ExerciseSet.Method",
         "CountingMethodEnum": "inference.catalog.COUNTING_METHODS",
         "SetOriginEnum": "fitness.workouts.models.ExerciseSet.Origin",
+        # A session's exemplar as stored (auto, none, set) and what an upload may ask for (auto, none).
+        "SessionExemplarEnum": "fitness.workouts.models.ExemplarChoice",
+        "UploadExemplarEnum": "fitness.workouts.models.UPLOAD_EXEMPLAR_CHOICES",
         "WebhookEventEnum": "fitness.webhooks.models.Event",
         "WebhookDeliveryStatusEnum": "fitness.webhooks.models.Delivery.Status",
         "WebhookSessionStatusEnum": "fitness.webhooks.models.FINISHED_STATUS_CHOICES",

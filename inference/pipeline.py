@@ -138,20 +138,45 @@ def count_recording(
         CountingError: no method can count this recording (e.g. no motion channels), or the
             exemplar has no three-axis accelerometer.
     """
-    method = choose_method(recording, None if model is None else model.spec, exercise)
-    if method == "classifier":
+    spec = None if model is None else model.spec
+    if choose_method(recording, spec, exercise) == "classifier":
         return CountResult(sets=count_with_classifier(recording, model), model_version=model.spec.version)
     from inference.generic import count_generic
-    from inference.peaks import can_count_peaks, count_peaks
+    from inference.peaks import count_peaks
 
     hint = exercise or "unknown"
-    if hint in PEAK_COUNTER_HINTS and can_count_peaks(recording.channels):
+    if _peak_counted(recording, hint):
         return CountResult(sets=count_peaks(recording, exercise=hint), model_version=None)
-    if (
-        counter is not None
-        and can_count_learned(recording.channels)
-        and counter.spec.uses_learned(hint, with_exemplar=exemplar is not None)
-    ):
+    if counter is not None and _learned_counted(recording, hint, counter, with_exemplar=exemplar is not None):
         sets = counter.count(recording, exercise=hint, exemplar=exemplar)
         return CountResult(sets=sets, model_version=counter.spec.version)
     return CountResult(sets=count_generic(recording, exercise=hint), model_version=None)
+
+
+def uses_learned_counter(
+    recording: Recording,
+    spec: ModelSpec | None,
+    exercise: str | None,
+    counter: DensityCounter | None,
+    *,
+    with_exemplar: bool,
+) -> bool:
+    """Whether :func:`count_recording` would count ``recording`` with the learned ``counter``
+    (given a model with ``spec``), so that an exemplar would be used: what a worker asks before
+    it reads an exemplar's recording. Takes the spec, not the model (no network loaded)."""
+    if counter is None or choose_method(recording, spec, exercise) == "classifier":
+        return False
+    hint = exercise or "unknown"
+    if _peak_counted(recording, hint):
+        return False
+    return _learned_counted(recording, hint, counter, with_exemplar=with_exemplar)
+
+
+def _peak_counted(recording: Recording, hint: str) -> bool:
+    from inference.peaks import can_count_peaks
+
+    return hint in PEAK_COUNTER_HINTS and can_count_peaks(recording.channels)
+
+
+def _learned_counted(recording: Recording, hint: str, counter: DensityCounter, *, with_exemplar: bool) -> bool:
+    return can_count_learned(recording.channels) and counter.spec.uses_learned(hint, with_exemplar=with_exemplar)
