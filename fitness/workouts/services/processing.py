@@ -47,13 +47,15 @@ def _storage_outage(exc: BaseException) -> bool:
 
 
 def active_counter() -> DensityCounter | None:
-    """The learned counter the worker counts with: the shipped one (``inference/models/counter.onnx``),
-    loaded once per process; None while there is none, or when it cannot be loaded (logged: the
-    generic counter counts instead). The one place a registry lookup would replace."""
-    from inference.density import default_counter
+    """The learned counter the worker counts with: ``FITNESS_LEARNED_COUNTER_PATH``, else the shipped
+    one (``inference/models/counter.onnx``), loaded once per process; None while there is none, or
+    when it cannot be loaded (logged: the generic counter counts instead). The one place a registry
+    lookup would replace."""
+    from inference.density import default_counter, load_counter_cached
 
     try:
-        return default_counter()
+        path = settings.FITNESS_LEARNED_COUNTER_PATH
+        return load_counter_cached(path) if path else default_counter()
     except Exception:
         logger.exception("the learned counter cannot be loaded; the generic counter counts instead")
         return None
