@@ -11,6 +11,8 @@ every status code an operation can return, each with the JSON error body:
   or cursor that does not exist;
 - 413 for file uploads, 415 for bodies of another media type;
 - 429 everywhere (rate limits: ``fitness/core/throttling.py``), with ``Retry-After``.
+
+Error answers a view documents with a description only (a 409, say) get the same JSON error body.
 """
 
 from __future__ import annotations
@@ -68,6 +70,10 @@ def document_error_responses(result: dict, generator, request, public) -> dict:
             if method not in _METHODS:
                 continue
             responses = operation.setdefault("responses", {})
+            for code, response in responses.items():
+                # An error a view documents with a description only is sent with the JSON error body.
+                if str(code)[:1] in "45" and "content" not in response:
+                    response["content"] = {"application/json": {"schema": _ERROR_REF}}
             for code in _error_codes(path, operation):
                 if code in responses:
                     continue

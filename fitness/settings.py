@@ -223,6 +223,9 @@ MEDIA_ROOT = env.path("MEDIA_ROOT", default=VAR_DIR / "media")
 #: Where a worker keeps local copies of model files kept in object storage (named by checksum):
 #: the model runtime loads from a path.
 FITNESS_MODEL_CACHE_DIR = env.path("FITNESS_MODEL_CACHE_DIR", default=Path(tempfile.gettempdir()) / "fitness-models")
+#: The learned repetition counter's file (.onnx with its CounterSpec) the workers count with; empty:
+#: the shipped one, inference/models/counter.onnx (none while that file is absent).
+FITNESS_LEARNED_COUNTER_PATH = env.str("FITNESS_LEARNED_COUNTER_PATH", default="")
 #: Largest accepted recording upload in bytes (413 above).
 FITNESS_MAX_UPLOAD_BYTES = env.int("FITNESS_MAX_UPLOAD_BYTES", default=20 * 1024 * 1024)
 #: Largest accepted model file upload in bytes (model registry).
@@ -311,6 +314,9 @@ SPECTACULAR_SETTINGS = {
         "SetMethodEnum": "fitness.workouts.models.ExerciseSet.Method",
         "CountingMethodEnum": "inference.catalog.COUNTING_METHODS",
         "SetOriginEnum": "fitness.workouts.models.ExerciseSet.Origin",
+        # A session's exemplar as stored (auto, none, set) and what an upload may ask for (auto, none).
+        "SessionExemplarEnum": "fitness.workouts.models.ExemplarChoice",
+        "UploadExemplarEnum": "fitness.workouts.models.UPLOAD_EXEMPLAR_CHOICES",
         "WebhookEventEnum": "fitness.webhooks.models.Event",
         "WebhookDeliveryStatusEnum": "fitness.webhooks.models.Delivery.Status",
         "WebhookSessionStatusEnum": "fitness.webhooks.models.FINISHED_STATUS_CHOICES",

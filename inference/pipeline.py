@@ -139,18 +139,16 @@ def count_recording(
         CountingError: no method can count this recording (e.g. no motion channels), or the
             exemplar has no three-axis accelerometer.
     """
-    method = choose_method(recording, None if model is None else model.spec, exercise)
-    if method == "classifier":
+    spec = None if model is None else model.spec
+    if choose_method(recording, spec, exercise) == "classifier":
         return CountResult(sets=count_with_classifier(recording, model), model_version=model.spec.version)
     from inference.generic import count_generic
-    from inference.peaks import can_count_peaks, count_peaks
+    from inference.peaks import count_peaks
 
     hint = exercise or "unknown"
-    if hint in PEAK_COUNTER_HINTS and can_count_peaks(recording.channels):
+    if _peak_counted(recording, hint):
         return CountResult(sets=count_peaks(recording, exercise=hint), model_version=None)
-    route = "generic"
-    if counter is not None and can_count_learned(recording.channels):
-        route = counter.spec.route(hint, with_exemplar=exemplar is not None)
+    route = _route(recording, hint, counter, with_exemplar=exemplar is not None)
     if route == "learned":
         return CountResult(
             sets=counter.count(recording, exercise=hint, exemplar=exemplar), model_version=counter.spec.version
@@ -161,3 +159,35 @@ def count_recording(
             sets=counter.count_in_sets(recording, sets, exemplar=exemplar), model_version=counter.spec.version
         )
     return CountResult(sets=sets, model_version=None)
+
+
+def uses_learned_counter(
+    recording: Recording,
+    spec: ModelSpec | None,
+    exercise: str | None,
+    counter: DensityCounter | None,
+    *,
+    with_exemplar: bool,
+) -> bool:
+    """Whether :func:`count_recording` would count ``recording`` with the learned ``counter``
+    (given a model with ``spec``), so that an exemplar would be used: what a worker asks before
+    it reads an exemplar's recording. Takes the spec, not the model (no network loaded)."""
+    if counter is None or choose_method(recording, spec, exercise) == "classifier":
+        return False
+    hint = exercise or "unknown"
+    if _peak_counted(recording, hint):
+        return False
+    return _route(recording, hint, counter, with_exemplar=with_exemplar) != "generic"
+
+
+def _peak_counted(recording: Recording, hint: str) -> bool:
+    from inference.peaks import can_count_peaks
+
+    return hint in PEAK_COUNTER_HINTS and can_count_peaks(recording.channels)
+
+
+def _route(recording: Recording, hint: str, counter: DensityCounter | None, *, with_exemplar: bool) -> str:
+    """``learned``, ``hybrid`` or ``generic`` (:meth:`inference.density.CounterSpec.route`)."""
+    if counter is None or not can_count_learned(recording.channels):
+        return "generic"
+    return counter.spec.route(hint, with_exemplar=with_exemplar)

@@ -9,7 +9,8 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from .factories import UserFactory
 
 # A local S3 server (moto) and a bucket per test: ``s3_endpoint``, ``s3_bucket``.
-pytest_plugins = ["tests.fixtures.s3"]
+# The learned counter's file, where one exists: ``learned_counter``.
+pytest_plugins = ["tests.fixtures.s3", "tests.fixtures.counter"]
 
 
 def pytest_configure(config) -> None:

@@ -1,6 +1,7 @@
 """factory-boy factories for the project's models."""
 
 import datetime as dt
+import math
 
 import factory
 from django.contrib.auth import get_user_model
@@ -17,6 +18,17 @@ def canonical_csv(n_samples: int = 100, rate_hz: float = 10.0) -> bytes:
     """A valid canonical CSV: ``time_s`` and three accelerometer channels."""
     lines = ["time_s,acc_x,acc_y,acc_z"]
     lines += [f"{i / rate_hz:.3f},{0.1 * (i % 7):.3f},0.0,9.81" for i in range(n_samples)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def rhythmic_csv(duration_s: float = 40.0, rate_hz: float = 50.0, cycle_hz: float = 0.5) -> bytes:
+    """A canonical CSV (``acc_x/y/z``, m/s^2) of one steady movement: a ``cycle_hz`` sine on x and z
+    over gravity, for the whole ``duration_s``."""
+    lines = ["time_s,acc_x,acc_y,acc_z"]
+    for i in range(round(duration_s * rate_hz)):
+        t = i / rate_hz
+        a = 3.0 * math.sin(2 * math.pi * cycle_hz * t)
+        lines.append(f"{t:.3f},{a:.4f},0.0,{9.81 + 0.5 * a:.4f}")
     return ("\n".join(lines) + "\n").encode()
 
 

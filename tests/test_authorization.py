@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework_simplejwt.tokens import RefreshToken
 
@@ -63,6 +64,7 @@ OPS = [
     Op("get", "/api/v1/sessions/{id}/recording/", OWNED),
     Op("get", "/api/v1/sessions/{id}/export/", OWNED),
     Op("post", "/api/v1/sessions/{id}/sets/", OWNED, 201),
+    Op("post", "/api/v1/sessions/{id}/recount/", OWNED, 202),
     Op("post", "/api/v1/sessions/reprocess/", STAFF, 202),
     Op("get", "/api/v1/sets/", MINE),
     Op("get", "/api/v1/sets/changes/", MINE),
@@ -131,7 +133,15 @@ def world(user, other_user, monkeypatch):
         "repetition": Repetition.objects.filter(set=exercise_set).first(),
         "staff": UserFactory(is_staff=True),
         "owner": user,
+        "exemplar": reviewed_set(user),
     }
+
+
+def reviewed_set(user) -> ExerciseSet:
+    """A set of ``user`` confirmed as counted: an exemplar for the session (no hint: ``unknown``)."""
+    exercise_set = ExerciseSet.objects.get(session=counted_session(user, [("unknown", 3, 1.0)]))
+    ExerciseSet.objects.filter(pk=exercise_set.pk).update(reviewed_at=timezone.now())
+    return exercise_set
 
 
 def webhook_event(session) -> dict:
@@ -179,6 +189,7 @@ def payload(op: Op, world) -> tuple[dict | None, str]:
         ("post", "/api/v1/sessions/reprocess/"): {"sessions": [str(world["session"].pk)]},
         ("patch", "/api/v1/sets/{id}/"): {"reps": 4},
         ("post", "/api/v1/sessions/{id}/sets/"): {"exercise": "sit_up", "reps": 2, "start_s": 7.0, "end_s": 9.0},
+        ("post", "/api/v1/sessions/{id}/recount/"): {"exemplar_set": world["exemplar"].pk},
         ("post", "/api/v1/auth/register/"): {"username": "newcomer", "password": PASSWORD},
         ("post", "/api/v1/auth/token/"): {"username": world["owner"].username, "password": PASSWORD},
         ("post", "/api/v1/auth/token/refresh/"): {"refresh": str(RefreshToken.for_user(world["owner"]))},

@@ -45,6 +45,18 @@ def session_upload_to(instance: SensorSession, filename: str) -> str:
     return f"sessions/{instance.user_id}/{instance.id}{suffix}"
 
 
+class ExemplarChoice(models.TextChoices):
+    """How a session's exemplar is chosen (``SensorSession.exemplar``)."""
+
+    AUTO = "auto", "The newest reviewed set of the exercise"
+    NONE = "none", "No exemplar"
+    SET = "set", "The set named in exemplar_set"
+
+
+#: What an upload may ask for (``set`` is stored when it names ``exemplar_set``).
+UPLOAD_EXEMPLAR_CHOICES = [(c.value, c.label) for c in (ExemplarChoice.AUTO, ExemplarChoice.NONE)]
+
+
 class SensorSession(models.Model):
     """One uploaded recording and the state of its counting."""
 
@@ -84,6 +96,13 @@ class SensorSession(models.Model):
     #: Counting runs started since the last upload or reprocess (a worker lost mid-task
     #: leaves one behind); past ``FITNESS_MAX_COUNT_ATTEMPTS`` the session fails.
     attempts = models.PositiveSmallIntegerField(default=0)
+    #: Which exemplar the learned counter counts with (fitness/workouts/services/exemplars.py):
+    #: ``auto`` the user's newest reviewed set of the hinted exercise, ``none`` none, ``set`` the
+    #: set in ``exemplar_set`` (named at upload or by a re-count; none once that set is deleted).
+    exemplar = models.CharField(max_length=8, choices=ExemplarChoice.choices, default=ExemplarChoice.AUTO)
+    exemplar_set = models.ForeignKey(
+        "ExerciseSet", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -95,6 +114,10 @@ class SensorSession(models.Model):
             # The few sessions of a user whose sets do not count (queued, processing, failed):
             # statistics leave them out without joining every set to its session.
             models.Index(fields=["user"], condition=~models.Q(status="done"), name="session_user_not_done_idx"),
+            # Deleting a set looks up who names it as their exemplar (SET_NULL): few sessions do.
+            models.Index(
+                fields=["exemplar_set"], condition=models.Q(exemplar_set__isnull=False), name="session_exemplar_set_idx"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -107,6 +130,7 @@ class ExerciseSet(models.Model):
     class Method(models.TextChoices):
         CLASSIFIER = "classifier", "Classifier"
         PEAKS = "peaks", "Peak detection"
+        LEARNED = "learned", "Learned counter"
         #: A set the user added that no counter found (``counted_reps`` is null).
         MANUAL = "manual", "Added by the user"
 
@@ -136,6 +160,11 @@ class ExerciseSet(models.Model):
     reviewed_at = models.DateTimeField(null=True, blank=True)
     start_s = models.FloatField()
     end_s = models.FloatField()
+    #: The reviewed set whose recording and count the learned counter was given as the exemplar
+    #: of this movement when it counted this set (null: none was used).
+    exemplar_set = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
     #: ``session.started_at + start_s``: when the set began, for history and statistics (the
     #: API calls it ``started_at`` too). Stored, not derived, so that the indexes below serve it.
     performed_at = models.DateTimeField()
@@ -165,6 +194,10 @@ class ExerciseSet(models.Model):
             ),
             # Sync: the user's sets changed in a window, in (updated_at, id) order.
             models.Index(fields=["user", "updated_at", "id"], name="set_user_updated_idx"),
+            # Deleting a set looks up the sets counted with it as their exemplar (SET_NULL).
+            models.Index(
+                fields=["exemplar_set"], condition=models.Q(exemplar_set__isnull=False), name="set_exemplar_set_idx"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -116,3 +116,15 @@ def shadow_summaries(versions: Sequence[ModelVersion]) -> dict[int, dict]:
         }
         for row in rows
     }
+
+
+def exemplar_sets(*, user_id: int, exercise: str) -> QuerySet[ExerciseSet]:
+    """The user's reviewed sets of ``exercise`` with at least one repetition whose session still has
+    its recording, newest first (by when they were done, then reviewed): what an ``auto``
+    exemplar is chosen from (fitness/workouts/services/exemplars.py)."""
+    return (
+        ExerciseSet.objects.filter(user_id=user_id, exercise=exercise, reviewed_at__isnull=False, reps__gt=0)
+        .exclude(session__file="")
+        .select_related("session")
+        .order_by("-performed_at", "-reviewed_at", "-id")
+    )

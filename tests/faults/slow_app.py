@@ -25,9 +25,9 @@ def _slow_down_counting(**kwargs) -> None:
 
     count = processing.run_pipeline
 
-    def slow_run_pipeline(recording, *, exercise):
+    def slow_run_pipeline(recording, *, exercise, **kwargs):
         Path(os.environ["FAULT_STARTED_FILE"]).touch()
         time.sleep(delay)
-        return count(recording, exercise=exercise)
+        return count(recording, exercise=exercise, **kwargs)
 
     processing.run_pipeline = slow_run_pipeline

@@ -218,7 +218,7 @@ class TestConsistency:
         assert totals(api) == {"sit_up": (4, 1)}
 
         monkeypatch.setattr(
-            services.processing, "run_pipeline", lambda recording, exercise: count_result([("squat", 12, 5.0)])
+            services.processing, "run_pipeline", lambda recording, exercise, **_: count_result([("squat", 12, 5.0)])
         )
         services.session_process(session_id=session.pk)
         assert totals(api) == {"squat": (12, 1), "sit_up": (4, 1)}

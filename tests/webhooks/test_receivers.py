@@ -25,7 +25,7 @@ pytestmark = pytest.mark.django_db
 def counts(monkeypatch):
     """The counter answers 3 squats, or fails when the session's hint is ``burpee``."""
 
-    def pipeline(recording, *, exercise):
+    def pipeline(recording, *, exercise, **_):
         if exercise == "burpee":
             raise CountingError("nothing to count")
         return count_result([("squat", 3, 0.0)])

@@ -139,6 +139,7 @@ class TestReadAndDelete:
                 "corrected": False,
                 "origin": "counter",
                 "reviewed_at": None,
+                "exemplar_set": None,
                 "repetitions": [{"start_s": 3.0, "end_s": 4.5}, {"start_s": 5.0, "end_s": 6.5}],
             }
         ]

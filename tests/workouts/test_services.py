@@ -116,7 +116,7 @@ class TestSessionProcess:
         session = SensorSessionFactory(exercise_hint="squat")
         seen = {}
 
-        def fake_pipeline(recording, *, exercise):
+        def fake_pipeline(recording, *, exercise, **_):
             seen.update(n=recording.n_samples, exercise=exercise)
             return count_result([("squat", 3, 1.0), ("burpee", 2, 20.0)], model_version="v7")
 
@@ -144,7 +144,7 @@ class TestSessionProcess:
     def test_reprocessing_replaces_the_result(self, monkeypatch):
         session = SensorSessionFactory()
         monkeypatch.setattr(
-            services.processing, "run_pipeline", lambda rec, exercise: count_result([("squat", 4, 0.0)])
+            services.processing, "run_pipeline", lambda rec, exercise, **_: count_result([("squat", 4, 0.0)])
         )
         services.session_process(session_id=session.pk)
         SensorSession.objects.filter(pk=session.pk).update(status=SensorSession.Status.PROCESSING)
@@ -164,7 +164,7 @@ class TestSessionProcess:
     def test_counting_error_marks_failed_with_reason(self, monkeypatch):
         session = SensorSessionFactory()
 
-        def refuse(recording, *, exercise):
+        def refuse(recording, *, exercise, **_):
             raise CountingError("the model needs the 12 iPhone channels")
 
         monkeypatch.setattr(services.processing, "run_pipeline", refuse)
@@ -188,7 +188,7 @@ class TestSessionProcess:
     def test_unexpected_error_marks_failed_without_raising(self, monkeypatch):
         session = SensorSessionFactory()
 
-        def crash(recording, *, exercise):
+        def crash(recording, *, exercise, **_):
             raise MemoryError
 
         monkeypatch.setattr(services.processing, "run_pipeline", crash)
@@ -203,7 +203,7 @@ class TestSessionProcess:
     def test_task_calls_the_service(self, monkeypatch):
         session = SensorSessionFactory()
         monkeypatch.setattr(
-            services.processing, "run_pipeline", lambda rec, exercise: count_result([("sit_up", 2, 0.0)])
+            services.processing, "run_pipeline", lambda rec, exercise, **_: count_result([("sit_up", 2, 0.0)])
         )
         assert tasks.process_session.run(str(session.pk)) == "done"
         session.refresh_from_db()
@@ -228,7 +228,7 @@ class TestRunPipeline:
 
         calls = []
 
-        def fake_count(recording, *, model, exercise=None):
+        def fake_count(recording, *, model, exercise=None, **_):
             calls.append((model, exercise))
             return count_result([("jump_rope", 3, 0.0)], model_version=None)
 

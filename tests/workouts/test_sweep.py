@@ -152,7 +152,7 @@ class TestWorkerFaults:
     def test_a_redelivered_task_counts_once(self, monkeypatch):
         """The worker died after the session moved to processing: the next run replaces, never adds."""
         monkeypatch.setattr(
-            services.processing, "run_pipeline", lambda rec, exercise: count_result([("squat", 4, 0.0)])
+            services.processing, "run_pipeline", lambda rec, exercise, **_: count_result([("squat", 4, 0.0)])
         )
         session = SensorSessionFactory()
         services.session_process(session_id=session.pk)
@@ -165,14 +165,14 @@ class TestWorkerFaults:
 
     def test_too_many_interrupted_attempts_fail_with_the_reason(self, settings, monkeypatch):
         settings.FITNESS_MAX_COUNT_ATTEMPTS = 3
-        monkeypatch.setattr(services.processing, "run_pipeline", lambda rec, exercise: pytest.fail("must not count"))
+        monkeypatch.setattr(services.processing, "run_pipeline", lambda *a, **k: pytest.fail("must not count"))
         session = aged(SensorSessionFactory(attempts=3), started_s=999, status="processing")
         result = services.session_process(session_id=session.pk)
         assert result.status == "failed"
         assert "interrupted 3 times" in result.error
 
     def test_soft_time_limit_fails_the_session_with_the_reason(self, settings, monkeypatch):
-        def slow(recording, exercise):
+        def slow(recording, exercise, **_):
             raise SoftTimeLimitExceeded()
 
         monkeypatch.setattr(services.processing, "run_pipeline", slow)
@@ -181,7 +181,7 @@ class TestWorkerFaults:
         assert f"time limit ({settings.CELERY_TASK_SOFT_TIME_LIMIT} s)" in result.error
 
     def test_a_task_that_raises_marks_the_session_failed(self, monkeypatch):
-        def boom(recording, exercise):
+        def boom(recording, exercise, **_):
             raise ZeroDivisionError("bug")
 
         monkeypatch.setattr(services.processing, "run_pipeline", boom)

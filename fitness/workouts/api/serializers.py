@@ -7,7 +7,15 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from fitness.workouts.models import ExerciseSet, RecordingFormat, Repetition, SensorSession, Workout
+from fitness.workouts.models import (
+    UPLOAD_EXEMPLAR_CHOICES,
+    ExemplarChoice,
+    ExerciseSet,
+    RecordingFormat,
+    Repetition,
+    SensorSession,
+    Workout,
+)
 from fitness.workouts.services.corrections import MAX_SET_REPS
 from fitness.workouts.services.recording_time import STARTED_AT_RULE, started_at_problem
 from inference import catalog
@@ -64,7 +72,19 @@ class _CorrectionFields(serializers.Serializer):
     )
 
 
-class ExerciseSetSerializer(_CorrectionFields, serializers.ModelSerializer):
+_EXEMPLAR_SET_HELP = (
+    "the id of the reviewed set the learned counter was given as the exemplar of this movement when it counted "
+    "this set (method `learned`); null: no exemplar was used"
+)
+
+
+class _ExemplarField(serializers.Serializer):
+    exemplar_set = serializers.IntegerField(
+        source="exemplar_set_id", read_only=True, allow_null=True, help_text=_EXEMPLAR_SET_HELP
+    )
+
+
+class ExerciseSetSerializer(_ExemplarField, _CorrectionFields, serializers.ModelSerializer):
     repetitions = RepetitionSerializer(many=True, read_only=True)
     started_at = serializers.DateTimeField(source="performed_at", read_only=True, help_text=_SET_STARTED_AT_HELP)
 
@@ -79,16 +99,27 @@ class ExerciseSetSerializer(_CorrectionFields, serializers.ModelSerializer):
             "started_at",
             "method",
             *CORRECTION_FIELDS,
+            "exemplar_set",
             "repetitions",
         ]
 
 
-class ExerciseSetSummarySerializer(_CorrectionFields, serializers.ModelSerializer):
+class ExerciseSetSummarySerializer(_ExemplarField, _CorrectionFields, serializers.ModelSerializer):
     started_at = serializers.DateTimeField(source="performed_at", read_only=True, help_text=_SET_STARTED_AT_HELP)
 
     class Meta:
         model = ExerciseSet
-        fields = ["id", "exercise", "reps", "start_s", "end_s", "started_at", "method", *CORRECTION_FIELDS]
+        fields = [
+            "id",
+            "exercise",
+            "reps",
+            "start_s",
+            "end_s",
+            "started_at",
+            "method",
+            *CORRECTION_FIELDS,
+            "exemplar_set",
+        ]
 
 
 _SESSION_FIELDS = [
@@ -103,6 +134,8 @@ _SESSION_FIELDS = [
     "exercise",
     "client_id",
     "workout",
+    "exemplar",
+    "exemplar_set",
     "created_at",
     "started_at",
     "processing_started_at",
@@ -141,6 +174,19 @@ class SessionSerializer(serializers.ModelSerializer):
     )
     processing_started_at = serializers.DateTimeField(
         read_only=True, allow_null=True, help_text="when a worker last began counting it"
+    )
+    exemplar = serializers.ChoiceField(
+        choices=ExemplarChoice.choices,
+        read_only=True,
+        help_text="how the learned counter's exemplar is chosen: `auto` (the user's newest reviewed set of the "
+        "exercise), `none`, or `set` (the set in exemplar_set, named at upload or by a re-count); the sets say "
+        "which one they were counted with",
+    )
+    exemplar_set = serializers.IntegerField(
+        source="exemplar_set_id",
+        read_only=True,
+        allow_null=True,
+        help_text="the set named as the exemplar (exemplar `set`); null otherwise, or once that set is deleted",
     )
 
     class Meta:
@@ -211,6 +257,27 @@ class SessionUploadSerializer(serializers.Serializer):
             "upload time"
         ),
     )
+    exemplar = serializers.ChoiceField(
+        choices=UPLOAD_EXEMPLAR_CHOICES,
+        default=ExemplarChoice.AUTO,
+        help_text="`auto`: the learned counter is shown the user's newest reviewed set of `exercise` (none "
+        "without an exercise or with `unknown`); `none`: no exemplar",
+    )
+    exemplar_set = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        help_text="the id of one of the user's reviewed (confirmed, corrected or added) sets of `exercise` "
+        "(no exercise: `unknown`) with 1 to 500 reps over 1 to 900 s: the learned counter counts this "
+        "recording as that set shows the movement. Not with exemplar `none`",
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs.get("exemplar_set") is not None and attrs.get("exemplar") == ExemplarChoice.NONE:
+            raise serializers.ValidationError(
+                {"exemplar": ["`none` asks for no exemplar: leave out exemplar_set, or leave out exemplar"]}
+            )
+        return attrs
 
 
 # --- History (sync) -----------------------------------------------------------------
@@ -254,7 +321,7 @@ class _ExerciseSegmentFields(serializers.Serializer):
         return catalog.health_connect_type(exercise)
 
 
-class SetHistorySerializer(_CorrectionFields, _ExerciseSegmentFields, serializers.ModelSerializer):
+class SetHistorySerializer(_ExemplarField, _CorrectionFields, _ExerciseSegmentFields, serializers.ModelSerializer):
     """One counted set; ``start_time``/``end_time``/``segment_type``/``repetitions`` map onto an ExerciseSegment."""
 
     session = serializers.UUIDField(source="session_id", read_only=True)
@@ -281,6 +348,7 @@ class SetHistorySerializer(_CorrectionFields, _ExerciseSegmentFields, serializer
             "segment_type",
             "repetitions",
             *CORRECTION_FIELDS,
+            "exemplar_set",
         ]
         read_only_fields = fields
 
@@ -326,6 +394,16 @@ class RepetitionHistorySerializer(_ExerciseSegmentFields, serializers.ModelSeria
 
     def get_repetitions(self, obj) -> int:
         return 1
+
+
+class RecountSerializer(serializers.Serializer):
+    """``POST /sessions/{id}/recount/``: count the session again with this exemplar."""
+
+    exemplar_set = serializers.IntegerField(
+        min_value=1,
+        help_text="the id of one of the user's reviewed sets of the session's exercise (no exercise: `unknown`), "
+        "with 1 to 500 reps over 1 to 900 s; it may be a set of this session",
+    )
 
 
 class ReprocessSerializer(serializers.Serializer):

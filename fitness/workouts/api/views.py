@@ -19,6 +19,7 @@ from .filtersets import ExerciseSetFilter, RepetitionFilter
 from .negotiation import FirstRendererNegotiation
 from .permissions import IsOwner
 from .serializers import (
+    RecountSerializer,
     RepetitionHistorySerializer,
     ReprocessResultSerializer,
     ReprocessSerializer,
@@ -91,7 +92,7 @@ class SessionViewSet(
         return selectors.session_list(user=self.request.user, with_repetitions=self.action == "retrieve")
 
     def get_throttles(self):
-        if self.action == "create":
+        if self.action in ("create", "recount"):  # both queue counting work
             return [UploadRateThrottle()]
         return super().get_throttles()
 
@@ -109,12 +110,17 @@ class SessionViewSet(
             202: SessionSerializer,
             200: SessionSerializer,
             400: dict,
+            404: OpenApiResponse(description="`exemplar_set` names no set of the caller (the body names the field)"),
             413: dict,
         },
         description=(
             "Upload one recording. It is parsed and validated now (400 naming the field otherwise), "
             "stored, and counted in the background: answered 202 with status `queued`. "
-            "A retry with a `client_id` already used answers 200 with the existing session."
+            "A retry with a `client_id` already used answers 200 with the existing session. "
+            "`exemplar_set` names a reviewed set of the caller's of the same exercise that the learned counter "
+            "counts this recording by (404 for a set of another user; 400 for another exercise, a set not "
+            "reviewed, or with `exemplar: none`); without it `exemplar: auto` takes the newest reviewed set of "
+            "the exercise, `none` no exemplar."
         ),
     )
     def create(self, request: Request) -> Response:
@@ -142,9 +148,13 @@ class SessionViewSet(
                 workout=data.get("workout"),
                 filename=upload.name,
                 started_at=data.get("started_at"),
+                exemplar=data["exemplar"],
+                exemplar_set_id=data.get("exemplar_set"),
             )
         except RecordingError as exc:
             raise serializers.ValidationError({exc.field: [exc.message]}) from exc
+        except services.ExemplarError as exc:
+            raise _exemplar_refused(exc) from exc
         except services.AccountGoneError as exc:
             raise AuthenticationFailed("the account was deleted during the upload; nothing was stored") from exc
         body = SessionSerializer(session, context=self.get_serializer_context()).data
@@ -227,6 +237,45 @@ class SessionViewSet(
         except services.CorrectionError as exc:
             raise serializers.ValidationError({exc.field: [exc.message]}) from exc
         return Response(SetHistorySerializer(added, context=self.get_serializer_context()).data, status=201)
+
+    @extend_schema(
+        tags=["sessions"],
+        request=RecountSerializer,
+        responses={
+            202: SessionSerializer,
+            400: OpenApiResponse(
+                description="`exemplar_set` missing, of another exercise than the session's, not reviewed, or "
+                "outside 1..500 reps over 1..900 s"
+            ),
+            404: OpenApiResponse(
+                description="no such session of the caller, or `exemplar_set` names no set of the caller "
+                "(the body names the field)",
+            ),
+            409: OpenApiResponse(description="the session is not done (queued, being counted again, or failed)"),
+        },
+        description=(
+            'Count a done session again with an exemplar: `{"exemplar_set": id}`, a reviewed set of the '
+            "caller's of the session's exercise (it may be one of this session's). Answered 202 with the "
+            "session, `queued`, and counted in the background (rate-limited as uploads): the sets nobody "
+            "reviewed are replaced by the new count (their ids go to `/sets/changes/` as deleted), reviewed "
+            "sets are kept with their reps, and a `session.done` webhook follows. Sets the learned counter "
+            "counted with the exemplar name it in `exemplar_set`."
+        ),
+    )
+    @action(detail=True, methods=["post"], parser_classes=[JSONParser])
+    def recount(self, request: Request, pk=None) -> Response:
+        session = self.get_object()
+        serializer = RecountSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            services.session_recount(session=session, exemplar_set_id=serializer.validated_data["exemplar_set"])
+        except services.ExemplarError as exc:
+            raise _exemplar_refused(exc) from exc
+        except services.SessionNotDoneError as exc:
+            return _not_done(exc)
+        queued = selectors.session_list(user=request.user, with_repetitions=True).get(pk=session.pk)
+        body = SessionSerializer(queued, context=self.get_serializer_context()).data
+        return Response(body, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
         tags=["sessions"],
@@ -323,6 +372,12 @@ class ExerciseSetViewSet(SyncMixin, viewsets.ReadOnlyModelViewSet):
         except services.CorrectionError as exc:
             raise serializers.ValidationError({exc.field: [exc.message]}) from exc
         return Response(SetHistorySerializer(corrected, context=self.get_serializer_context()).data)
+
+
+def _exemplar_refused(exc: services.ExemplarError) -> APIException:
+    """404 for a set that is not the caller's, else 400; the body names the field either way."""
+    body = {exc.field: [exc.message]}
+    return NotFound(body) if exc.not_found else serializers.ValidationError(body)
 
 
 def _not_done(exc: services.SessionNotDoneError) -> Response:

@@ -8,6 +8,9 @@
   worker left behind; :mod:`.queueing` publishes the tasks.
 - :mod:`.shadow`: staging model versions count done sessions beside production.
 - :mod:`.reprocessing`: :func:`sessions_reprocess` re-counts sessions with the production version.
+- :mod:`.exemplars`: a reviewed set as the learned counter's exemplar (:func:`exemplar_for`, in the
+  worker), checked at upload (:func:`exemplar_set_check`); :func:`session_recount` re-counts a
+  done session with one.
 - :mod:`.corrections`: users correct counted sets (:func:`set_correct`) and add missed ones
   (:func:`set_add`); a re-count keeps them.
 - :mod:`.evaluation_sessions`: labelled sessions as the registry's evaluation datasets.
@@ -15,8 +18,10 @@
 """
 
 from .corrections import CorrectionError, SessionNotDoneError, reviewed_set_count, set_add, set_correct
+from .exemplars import ExemplarError, exemplar_for, exemplar_set_check, session_recount
 from .processing import (
     MAX_ERROR_CHARS,
+    active_counter,
     run_pipeline,
     session_mark_failed,
     session_process,
@@ -44,9 +49,13 @@ __all__ = [
     "SWEEP_BATCH",
     "AccountGoneError",
     "CorrectionError",
+    "ExemplarError",
     "SessionNotDoneError",
+    "active_counter",
     "check_countable",
     "enqueue_processing",
+    "exemplar_for",
+    "exemplar_set_check",
     "orphan_files_delete",
     "parse_upload",
     "recording_summary",
@@ -56,6 +65,7 @@ __all__ = [
     "session_delete",
     "session_mark_failed",
     "session_process",
+    "session_recount",
     "session_save_result",
     "sessions_enqueue",
     "sessions_reprocess",

@@ -231,14 +231,18 @@ def _overlap(kept: ExerciseSet, counted: CountedSet) -> float:
     return min(kept.end_s, counted.end_s) - max(kept.start_s, counted.start_s)
 
 
-def keep_corrections(*, session: SensorSession, result: CountResult) -> KeptCorrections:
+def keep_corrections(
+    *, session: SensorSession, result: CountResult, exemplar_set_id: int | None = None
+) -> KeptCorrections:
     """Delete the session's unreviewed sets and merge ``result`` into the reviewed ones.
 
     Each new counted set goes to the kept set it overlaps most in time (if any): the kept
     set's ``counted_reps`` becomes the sum of what it absorbed, its ``method`` and
     repetitions the counter's; ``reps``, exercise and times stay the user's. Kept sets
     are parked above every index in use, so that the caller can create the new sets at
-    their final indexes (``index_of``) and then call :meth:`KeptCorrections.finish`.
+    their final indexes (``index_of``) and then call :meth:`KeptCorrections.finish`. A kept
+    set's ``exemplar_set`` becomes ``exemplar_set_id`` where a set it absorbed was counted with
+    the exemplar (never itself), else null.
     Call inside the transaction that holds the session's row lock.
     """
     kept = list(session.sets.filter(reviewed_at__isnull=False).order_by("start_s", "index"))
@@ -263,8 +267,10 @@ def keep_corrections(*, session: SensorSession, result: CountResult) -> KeptCorr
             kept_set.method = max(got, key=lambda c: c.reps).method
         else:
             kept_set.counted_reps = None if kept_set.origin == ExerciseSet.Origin.USER else 0
+        used = exemplar_set_id is not None and exemplar_set_id != kept_set.pk and any(c.used_exemplar for c in got)
+        kept_set.exemplar_set_id = exemplar_set_id if used else None
         kept_set.index = parking + n
-        kept_set.save(update_fields=[*_SET_STAMP_FIELDS, "counted_reps", "method", "index"])
+        kept_set.save(update_fields=[*_SET_STAMP_FIELDS, "counted_reps", "method", "exemplar_set", "index"])
         reps = sorted((r for c in got for r in c.repetitions), key=lambda r: r.start_s)
         repetitions += [
             Repetition(

@@ -1,8 +1,9 @@
 """The worker path: count a stored session and save the result, or mark it failed with a reason.
 
-:func:`session_process` parses the stored recording once and passes the ``Recording`` on to the
-pipeline; :func:`session_save_result` replaces the session's sets and repetitions in one
-transaction.
+:func:`session_process` parses the stored recording once, resolves the session's exemplar
+(:mod:`.exemplars`: a second, bounded read of the exemplar set's recording, where the learned
+counter counts) and passes both on to the pipeline; :func:`session_save_result` replaces the
+session's sets and repetitions in one transaction.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -23,7 +25,11 @@ from inference.results import CountingError, CountResult
 
 from ..models import ExerciseSet, Repetition, SensorSession
 from ..signals import send_session_finished_on_commit
+from . import exemplars
 from .corrections import keep_corrections, total_reps_after
+
+if TYPE_CHECKING:
+    from inference.density import DensityCounter, Exemplar
 
 logger = logging.getLogger(__name__)
 
@@ -40,14 +46,31 @@ def _storage_outage(exc: BaseException) -> bool:
     )
 
 
-def run_pipeline(recording: Recording, *, exercise: str | None) -> CountResult:
-    """Count one recording with the registry's production model version.
+def active_counter() -> DensityCounter | None:
+    """The learned counter the worker counts with: ``FITNESS_LEARNED_COUNTER_PATH``, else the shipped
+    one (``inference/models/counter.onnx``), loaded once per process; None while there is none, or
+    when it cannot be loaded (logged: the generic counter counts instead). The one place a registry
+    lookup would replace."""
+    from inference.density import default_counter, load_counter_cached
+
+    try:
+        path = settings.FITNESS_LEARNED_COUNTER_PATH
+        return load_counter_cached(path) if path else default_counter()
+    except Exception:
+        logger.exception("the learned counter cannot be loaded; the generic counter counts instead")
+        return None
+
+
+def run_pipeline(recording: Recording, *, exercise: str | None, exemplar: Exemplar | None = None) -> CountResult:
+    """Count one recording with the registry's production model version and the active learned counter.
 
     The production version is looked up on every call (one query) and its file is loaded
     once per process, so a worker counts with a newly activated version from its next
     task on, without a restart. While the registry is empty, the shipped default model
     counts. Without a loadable model, sessions with an exercise hint are still counted by
     the peak counter; sessions without one fail with a clear reason instead of a wrong count.
+    Where the learned counter (:func:`active_counter`) counts, it is given ``exemplar``; an
+    exemplar it cannot read (no three-axis accelerometer) is dropped with a warning.
     """
     # Imported here so that web processes never load TensorFlow.
     from fitness.mlmodels.runtime import production_model
@@ -62,7 +85,13 @@ def run_pipeline(recording: Recording, *, exercise: str | None) -> CountResult:
         if not exercise or exercise == "unknown":
             raise CountingError("the counting model is not available; please retry later") from exc
         model = None
-    return count_recording(recording, model=model, exercise=exercise)
+    counter = active_counter()
+    if exemplar is not None:
+        try:
+            return count_recording(recording, model=model, exercise=exercise, counter=counter, exemplar=exemplar)
+        except CountingError as exc:
+            logger.warning("the exemplar cannot be used (%s); counting without it", exc)
+    return count_recording(recording, model=model, exercise=exercise, counter=counter)
 
 
 def session_process(*, session_id: uuid.UUID | str) -> SensorSession | None:
@@ -84,7 +113,8 @@ def session_process(*, session_id: uuid.UUID | str) -> SensorSession | None:
     try:
         with session.file.open("rb") as fh:
             recording = read_recording(fh, session.format)
-        result = run_pipeline(recording, exercise=session.exercise_hint or None)
+        exemplar_set, exemplar = exemplars.exemplar_for(session=session, recording=recording, counter=active_counter())
+        result = run_pipeline(recording, exercise=session.exercise_hint or None, exemplar=exemplar)
     except (RecordingError, CountingError) as exc:
         logger.info("session %s cannot be counted: %s", session_id, exc)
         return session_mark_failed(session_id=session_id, error=str(exc))
@@ -100,7 +130,9 @@ def session_process(*, session_id: uuid.UUID | str) -> SensorSession | None:
             raise StorageUnavailable(f"session {session_id}: the object store is unavailable ({exc})") from exc
         logger.exception("session %s: unexpected error while counting", session_id)
         return session_mark_failed(session_id=session_id, error=f"internal error while counting ({type(exc).__name__})")
-    return session_save_result(session_id=session_id, result=result)
+    return session_save_result(
+        session_id=session_id, result=result, exemplar_set_id=None if exemplar_set is None else exemplar_set.pk
+    )
 
 
 def _session_give_back(session_id: uuid.UUID | str) -> None:
@@ -141,17 +173,23 @@ def _session_start(session_id: uuid.UUID | str) -> tuple[SensorSession | None, b
 
 
 @transaction.atomic
-def session_save_result(*, session_id: uuid.UUID | str, result: CountResult) -> SensorSession | None:
+def session_save_result(
+    *, session_id: uuid.UUID | str, result: CountResult, exemplar_set_id: int | None = None
+) -> SensorSession | None:
     """Replace the session's sets and repetitions with ``result``; status ``done``. One transaction.
 
     Sets the user reviewed (confirmed, corrected or added) are kept with their ``reps``; new
     counted sets that overlap them update their ``counted_reps`` (:func:`.corrections.keep_corrections`).
+    Sets counted with the exemplar (``CountedSet.used_exemplar``) name ``exemplar_set_id`` (the
+    set the exemplar was cut from) as their ``exemplar_set``.
     """
     session = SensorSession.objects.select_for_update().filter(pk=session_id).first()
     if session is None:
         logger.warning("session %s was deleted while it was counted", session_id)
         return None
-    plan = keep_corrections(session=session, result=result)
+    if exemplar_set_id is not None and not ExerciseSet.objects.filter(pk=exemplar_set_id).exists():
+        exemplar_set_id = None  # deleted while the session was counted
+    plan = keep_corrections(session=session, result=result, exemplar_set_id=exemplar_set_id)
     repetitions = []
     for index, counted in enumerate(result.sets):
         if index in plan.absorbed:
@@ -164,6 +202,7 @@ def session_save_result(*, session_id: uuid.UUID | str, result: CountResult) -> 
             method=counted.method,
             reps=counted.reps,
             counted_reps=counted.reps,
+            exemplar_set_id=exemplar_set_id if counted.used_exemplar else None,
             start_s=round(counted.start_s, TIME_DECIMALS),
             end_s=round(counted.end_s, TIME_DECIMALS),
             performed_at=session.started_at + timedelta(seconds=counted.start_s),

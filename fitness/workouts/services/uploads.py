@@ -20,7 +20,8 @@ from inference.io import CSV_START_TIME_PREFIX, Recording, RecordingError, read_
 from inference.results import CountingError
 
 from .. import selectors
-from ..models import SensorSession, Workout
+from ..models import ExemplarChoice, SensorSession, Workout
+from .exemplars import ExemplarError, exemplar_set_check
 from .queueing import enqueue_processing
 from .recording_time import recording_started_at
 
@@ -51,6 +52,8 @@ def session_create(
     workout: Workout | None = None,
     filename: str | None = None,
     started_at: dt.datetime | None = None,
+    exemplar: str = ExemplarChoice.AUTO,
+    exemplar_set_id: int | None = None,
 ) -> tuple[SensorSession, bool]:
     """Parse, validate and store one uploaded recording; queue its counting.
 
@@ -58,6 +61,10 @@ def session_create(
     :func:`~.recording_time.started_at_problem`) dates the recording; without it the
     recording's own clock does where the format has one, else the upload time
     (:func:`~.recording_time.recording_started_at`).
+
+    ``exemplar`` (``auto`` or ``none``) and ``exemplar_set_id`` (one of the user's reviewed sets,
+    checked by :func:`~.exemplars.exemplar_set_check`) say which exemplar the learned counter
+    counts with (:mod:`.exemplars`); a named set is stored as ``exemplar: set``.
 
     Returns ``(session, created)``. With a ``client_id`` the user already used, the
     existing session is returned with ``created=False`` (an idempotent retry);
@@ -70,10 +77,19 @@ def session_create(
     Raises:
         RecordingError: the file cannot be read in format ``fmt`` (nothing is stored).
         ValueError: the workout belongs to another user.
+        ExemplarError: ``exemplar_set`` is not the user's, of another exercise, or not reviewed
+            (nothing is stored).
         AccountGoneError: the account was deleted during the upload (nothing is stored).
     """
     if workout is not None and workout.user_id != user.pk:
         raise ValueError("the workout belongs to another user")
+    if exemplar_set_id is not None:
+        if exemplar == ExemplarChoice.NONE:
+            raise ExemplarError("exemplar", "`none` asks for no exemplar: leave out exemplar_set")
+        exemplar_set_check(user=user, exemplar_set_id=exemplar_set_id, exercise_hint=exercise_hint or None)
+        exemplar = ExemplarChoice.SET
+    elif exemplar not in (ExemplarChoice.AUTO, ExemplarChoice.NONE):
+        raise ExemplarError("exemplar", "must be `auto` or `none` (name a set in exemplar_set)")
     if client_id is not None:
         existing = SensorSession.objects.filter(user=user, client_id=client_id).first()
         if existing is not None:
@@ -93,6 +109,8 @@ def session_create(
         status=SensorSession.Status.QUEUED,
         started_at=recording_started_at(recording=recording, user=user, started_at=started_at, now=now),
         queued_at=now,
+        exemplar=exemplar,
+        exemplar_set_id=exemplar_set_id,
         **recording_summary(recording),
     )
     name = filename or getattr(file, "name", None) or f"upload.{fmt}"
