@@ -44,7 +44,7 @@ HIGHPASS_S = 2.5
 #: high-passed acceleration along gravity (the last two do not depend on how the device sits).
 N_FEATURES = 5
 #: Samples the network is run on at once, and the context kept on either side of a chunk:
-#: more than the receptive field (about 6.7 s), so chunked and whole runs give the same density.
+#: more than half the receptive field (13.1 s), so chunked and whole runs give the same density.
 CHUNK = 12_000
 CONTEXT = 128
 #: Bounds of an exemplar's scale (repetitions per density unit): a movement counted at a third
