@@ -308,6 +308,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ModelStageEnum": "fitness.mlmodels.models.Stage",
         "SettableModelStageEnum": "fitness.mlmodels.models.SETTABLE_STAGE_CHOICES",
+        # Two fields named kind: the model versions' (classifier or counter) and the stats records'.
+        "ModelKindEnum": "fitness.mlmodels.models.Kind",
         # The sessions' status keeps its name beside the webhooks' status fields.
         "StatusEnum": "fitness.workouts.models.SensorSession.Status",
         # Two fields named method: the sets' (what counted them) and the exercise catalog's.

@@ -1,5 +1,9 @@
 """The checks of a model file that build its network, run in a child process under a memory limit.
 
+A learned counter (an ``.onnx`` with a :class:`~inference.density.CounterSpec`, named ``*.onnx``
+for the child) is checked by :func:`check_counter`: it loads in ONNX Runtime and counts a
+synthetic recording to a finite, non-negative count; it has no export.
+
 Loading a ``.keras`` builds its network (TensorFlow allocates every weight), runs it on a zero
 window and counts a short synthetic recording; exporting converts it to ``.onnx``. A file that
 slips past the static bounds (:mod:`inference.spec`, :mod:`inference.network_size`) could still
@@ -173,6 +177,9 @@ def check_model(
         ModelFileError: as :func:`inference.model.load_model`; the export disagrees with Keras
             (:class:`inference.export.ExportError`); the model cannot count a recording.
     """
+    if model_path.suffix == ".onnx":  # a learned counter: no .keras, no export
+        check_counter(model_path)
+        return {}
     from inference.model import load_model
 
     model = load_model(model_path)
@@ -221,6 +228,60 @@ def dry_run_counting(model) -> None:
         if isinstance(exc, MemoryError):
             raise
         raise ModelFileError(f"the model cannot count a recording with its own metadata: {exc}") from exc
+
+
+#: The synthetic recording a counter must count: 60 s at 50 Hz of a 0.5 Hz sine on the accelerometer.
+COUNTER_CHECK_SECONDS = 60.0
+COUNTER_CHECK_RATE_HZ = 50.0
+COUNTER_CHECK_CYCLE_HZ = 0.5
+
+
+def check_counter(path: Path) -> int:
+    """Load a learned counter file and count a synthetic recording with it (what the child runs).
+
+    The recording is :data:`COUNTER_CHECK_SECONDS` of a :data:`COUNTER_CHECK_CYCLE_HZ` sine on the
+    three accelerometer axes (m/s^2, gravity on z) at :data:`COUNTER_CHECK_RATE_HZ`; the density must
+    be finite with one value per grid step, and the count (also with an exemplar of its first
+    10 s, 5 repetitions) finite and non-negative. Returns the plain count.
+
+    Raises:
+        ModelFileError: the file does not load as a counter, or cannot count the recording.
+    """
+    from inference.density import DensityCounter, Exemplar
+    from inference.io import Recording
+
+    try:
+        counter = DensityCounter(path)
+    except Exception as exc:
+        if isinstance(exc, MemoryError):
+            raise
+        raise ModelFileError(f"the counter cannot be loaded: {exc}") from exc
+    try:
+        time_s = np.arange(int(COUNTER_CHECK_SECONDS * COUNTER_CHECK_RATE_HZ)) / COUNTER_CHECK_RATE_HZ
+        wave = 3.0 * np.sin(2 * np.pi * COUNTER_CHECK_CYCLE_HZ * time_s[:, None] + np.arange(3)[None, :])
+        wave[:, 2] += 9.81
+        recording = Recording(
+            time_s=time_s, samples=wave.astype(np.float32), channels=("acc_x", "acc_y", "acc_z"), source_format="csv"
+        )
+        density = counter.density(recording)
+        expected = len(np.arange(0.0, COUNTER_CHECK_SECONDS, 1.0 / counter.spec.grid_hz))
+        if density.ndim != 1 or abs(density.shape[0] - expected) > 1:
+            raise ValueError(f"the density has shape {density.shape}; expected ({expected},), one value per grid step")
+        if not np.all(np.isfinite(density)):
+            raise ValueError("the density is not finite")
+        counts = []
+        for exemplar in (None, Exemplar.from_range(recording, 0.0, 10.0, 5)):
+            sets = counter.count(recording, exercise="unknown", exemplar=exemplar)
+            reps = sum(len(s.repetitions) for s in sets)
+            times = [t for s in sets for r in s.repetitions for t in (r.start_s, r.end_s)]
+            if reps < 0 or not all(np.isfinite(times)):
+                raise ValueError(f"the count is not a finite, non-negative number of repetitions ({reps})")
+            counts.append(reps)
+    except Exception as exc:
+        if isinstance(exc, MemoryError):
+            raise
+        raise ModelFileError(f"the counter cannot count a synthetic recording: {exc}") from exc
+    return counts[0]
 
 
 def _peak_address_space() -> int:

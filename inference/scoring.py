@@ -259,9 +259,10 @@ def true_sets(labels: np.ndarray, set_break: np.ndarray, rate_hz: float) -> list
 class SetTruth:
     """A recording whose true set counts are known without phase labels (users' corrections).
 
-    ``sets``: ``[{"exercise", "reps", "start_s", "end_s"}]`` true sets (``reps`` >= 1), seconds
-    from the first sample. ``unknown``: ``[(start_s, end_s)]`` spans whose truth is not known
-    (sets nobody reviewed): repetitions counted there are neither scored nor phantom.
+    ``sets``: ``[{"exercise", "reps", "start_s", "end_s"[, "method"]}]`` true sets (``reps`` >= 1),
+    seconds from the first sample; ``method``: how the session counted the set (``classifier``,
+    ``peaks``, ``manual``, ...), where known. ``unknown``: ``[(start_s, end_s)]`` spans whose truth
+    is not known (sets nobody reviewed): repetitions counted there are neither scored nor phantom.
     ``exercise``: the upload's hint (None: none), passed to the counter as the worker does.
     """
 
@@ -287,17 +288,64 @@ def evaluate_on_sets(model: PhaseModel, items: Iterable[SetTruth]) -> dict:
     """
     from inference.pipeline import count_recording
 
+    def count(item: SetTruth):
+        result = count_recording(item.recording, model=model, exercise=item.exercise)
+        return result.sets, item.sets, item.unknown
+
+    return _score_on_sets(items, count)
+
+
+def evaluate_counter_on_sets(
+    counter, items: Iterable[SetTruth], *, skip_methods: tuple[str, ...] = ("classifier",)
+) -> dict:
+    """Count recordings with a learned counter (:class:`inference.density.DensityCounter`) and score
+    the sets it is there to count against known counts.
+
+    A true set whose ``method`` (how the session counted it: ``SetTruth.sets[i]["method"]``, when
+    given) is in ``skip_methods`` was the classifier's to count, not the counter's: its span is
+    treated as unknown (repetitions counted there are neither scored nor phantom). A recording
+    without a three-axis accelerometer (:func:`inference.density.can_count`) is skipped, its
+    sets unscored. Otherwise as :func:`evaluate_on_sets` (one recording in memory at a time).
+
+    Returns:
+        The figures of :func:`evaluate_on_sets`, plus ``recordings_skipped``.
+    """
+    from inference.density import can_count
+
+    skipped = 0
+
+    def count(item: SetTruth):
+        nonlocal skipped
+        if not can_count(item.recording.channels):
+            skipped += 1
+            return None
+        mine = [s for s in item.sets if s.get("method") not in skip_methods]
+        theirs = [(s["start_s"], s["end_s"]) for s in item.sets if s.get("method") in skip_methods]
+        sets = counter.count(item.recording, exercise=item.exercise or "unknown")
+        return sets, mine, [*item.unknown, *theirs]
+
+    figures = _score_on_sets(items, count)
+    return {**figures, "recordings_skipped": skipped}
+
+
+def _score_on_sets(items: Iterable[SetTruth], count) -> dict:
+    """Score each item's counted sets against its true sets; ``count(item)`` gives
+    ``(counted sets, true sets, unknown spans)``, or None to leave the item out."""
     rows: list[dict] = []
     phantom = counted_sets = recordings = 0
     for item in items:
-        result = count_recording(item.recording, model=model, exercise=item.exercise)
-        counted_sets += len(result.sets)
-        unknown = [{"exercise": "", "reps": 0, "start_s": s, "end_s": e} for s, e in item.unknown]
-        scored = score_sets(result.sets, [*item.sets, *unknown], np.zeros(0, bool), 1.0)
-        rows += scored["sets"][: len(item.sets)]
+        counted = count(item)
+        if counted is None:
+            del item
+            continue
+        pred, truth, unknown_spans = counted
+        counted_sets += len(pred)
+        unknown = [{"exercise": "", "reps": 0, "start_s": s, "end_s": e} for s, e in unknown_spans]
+        scored = score_sets(pred, [*truth, *unknown], np.zeros(0, bool), 1.0)
+        rows += scored["sets"][: len(truth)]
         phantom += scored["phantom_reps"]
         recordings += 1
-        del item, result  # before the iterator reads the next recording
+        del item, counted, pred  # before the iterator reads the next recording
     errors = [abs(r["pred"] - r["true"]) for r in rows]
     figures = set_count_figures(
         sets=len(rows),

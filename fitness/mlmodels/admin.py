@@ -11,7 +11,7 @@ from django.utils.html import format_html, format_html_join
 from inference.model import ModelFileError
 
 from . import extensions, selectors, services
-from .models import ModelStageChange, ModelVersion, RuntimeStatus, Stage, ValidationStatus
+from .models import Kind, ModelStageChange, ModelVersion, RuntimeStatus, Stage, ValidationStatus
 from .validation import precheck_model_file
 
 
@@ -19,7 +19,7 @@ class ModelVersionUploadForm(forms.ModelForm):
     """Add form: a model file (its cheap checks run before anything is stored; the full check on
     the admin queue) and notes."""
 
-    upload = forms.FileField(label="Model file (.keras)")
+    upload = forms.FileField(label="Model file (.keras, or a learned counter's .onnx)")
 
     class Meta:
         model = ModelVersion
@@ -58,15 +58,15 @@ def _share(value: float | None) -> str:
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
     list_display = [
-        "version", "stage", "source", "frame_accuracy", "sets_within_1", "shadow_agreement",
+        "version", "kind", "stage", "source", "frame_accuracy", "sets_within_1", "shadow_agreement",
         "validation", "evaluation_status", "runtime_status", "uploaded_at", "activated_at",
     ]  # fmt: skip
-    list_filter = ["stage", "source", "validation_status", "evaluation_status"]
+    list_filter = ["kind", "stage", "source", "validation_status", "evaluation_status"]
     search_fields = ["version", "checksum", "notes"]
     actions = ["activate", "evaluate", "evaluate_on_corrections", "export", "make_staging", "unstage"]
     inlines = [StageChangeInline]
     readonly_fields = [
-        "version", "stage", "source", "checksum", "size_bytes", "file", "validation_status", "validation_error",
+        "version", "kind", "stage", "source", "checksum", "size_bytes", "file", "validation_status", "validation_error",
         "runtime_status", "runtime_file",
         "runtime_export", "shadow_agreement", "live_metrics", "metrics",
         "evaluation_status", "evaluation_error", "evaluated_at", "metadata", "uploaded_by", "uploaded_at",
@@ -156,7 +156,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         )  # fmt: skip
         return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, body)
 
-    @admin.action(description="Activate (make production; the current one is archived)")
+    @admin.action(description="Activate (make production; the current one of its kind is archived)")
     def activate(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one version to activate.", messages.ERROR)
@@ -196,7 +196,9 @@ class ModelVersionAdmin(admin.ModelAdmin):
         pending = [
             v
             for v in queryset
-            if v.runtime_status != RuntimeStatus.READY and v.validation_status == ValidationStatus.VALID
+            if v.runtime_status != RuntimeStatus.READY
+            and v.validation_status == ValidationStatus.VALID
+            and v.kind == Kind.CLASSIFIER
         ]
         for version in pending:
             services.model_version_queue_export(version_id=version.pk)

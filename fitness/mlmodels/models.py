@@ -1,22 +1,36 @@
-"""The model registry: versions of the phase classifier and their stage history.
+"""The model registry: versions of the phase classifier and of the learned counter, and their stage history.
 
 A :class:`ModelVersion` is one validated model file with the spec (metadata) it carries. Its
-``version`` is the ``version`` of that metadata, the same string a counted session
-records in ``SensorSession.model_version``. Exactly one version is ``production`` (a
-partial unique constraint; :func:`fitness.mlmodels.services.model_version_activate`
-serialises activations); ``staging`` versions count new sessions in the background
+``kind`` says which model it is: the phase ``classifier`` (a ``.keras`` and its ``.onnx`` export)
+or the learned repetition ``counter`` (one ``.onnx`` carrying an
+:class:`inference.density.CounterSpec`). Its ``version`` is the ``version`` of that metadata, the
+same string a counted session records in ``SensorSession.model_version``. Exactly one version of
+each kind is ``production`` (a partial unique constraint on ``kind``;
+:func:`fitness.mlmodels.services.model_version_activate` serialises activations); ``staging``
+classifier versions count new sessions in the background
 (``fitness.workouts.models.ShadowResult``, kept with the sessions), never shown to users.
 """
 
 from __future__ import annotations
 
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
 from inference.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from inference.density import CounterSpec
+
+
+class Kind(models.TextChoices):
+    """Which model a version is: each kind has its own production version."""
+
+    CLASSIFIER = "classifier", "Phase classifier"
+    COUNTER = "counter", "Learned repetition counter"
 
 
 class Stage(models.TextChoices):
@@ -64,8 +78,9 @@ VERSION_MAX_LENGTH = 64
 
 
 def model_upload_to(instance: ModelVersion, filename: str) -> str:
-    """``models/<sha256>.keras``: content-addressed, no client-controlled path parts."""
-    return f"models/{instance.checksum}.keras"
+    """``models/<sha256>.keras`` (a counter's: ``.onnx``): content-addressed, no client-controlled path parts."""
+    suffix = "onnx" if instance.kind == Kind.COUNTER else "keras"
+    return f"models/{instance.checksum}.{suffix}"
 
 
 def runtime_upload_to(instance: ModelVersion, filename: str) -> str:
@@ -77,6 +92,9 @@ class ModelVersion(models.Model):
     """One registered model file. The file never changes; its row records what happened to it."""
 
     version = models.CharField(max_length=VERSION_MAX_LENGTH, unique=True)
+    #: :class:`Kind`: ``classifier`` (``file`` is a ``.keras``, exported to ``runtime_file``) or
+    #: ``counter`` (``file`` is the ``.onnx`` workers load; no export).
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.CLASSIFIER, db_index=True)
     file = models.FileField(upload_to=model_upload_to, max_length=255)
     #: SHA-256 of the file (hex).
     checksum = models.CharField(max_length=64, unique=True)
@@ -127,25 +145,48 @@ class ModelVersion(models.Model):
         ordering = ["-uploaded_at", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["stage"], condition=models.Q(stage=Stage.PRODUCTION), name="one_production_model_version"
+                fields=["kind"],
+                condition=models.Q(stage=Stage.PRODUCTION),
+                name="one_production_model_version_per_kind",
             ),
         ]
 
     def __str__(self) -> str:
         return f"{self.version} ({self.stage})"
 
+    @property
+    def is_counter(self) -> bool:
+        return self.kind == Kind.COUNTER
+
     @cached_property
     def spec(self) -> ModelSpec:
-        """The stored metadata as a validated :class:`~inference.spec.ModelSpec`.
+        """The stored metadata of a classifier version as a validated :class:`~inference.spec.ModelSpec`.
 
         Raises:
-            ModelSpecError: metadata stored before validation got stricter, or edited by hand.
+            ModelSpecError: metadata stored before validation got stricter, or edited by hand
+                (also for a counter version: its spec is :attr:`counter_spec`).
         """
         return ModelSpec.from_dict(self.metadata or {})
 
+    @cached_property
+    def counter_spec(self) -> CounterSpec:
+        """The stored metadata of a counter version as a :class:`~inference.density.CounterSpec`.
+
+        Raises:
+            ValueError: the metadata has no version (not a counter's).
+        """
+        from inference.density import CounterSpec
+
+        return CounterSpec.from_dict(self.metadata or {})
+
     @property
     def runtime_status(self) -> str:
-        """:class:`RuntimeStatus`: ``ready`` with an export, ``failed`` with an export error, else ``pending``."""
+        """:class:`RuntimeStatus`: ``ready`` with an export, ``failed`` with an export error, else ``pending``.
+
+        A counter version's file is itself the ``.onnx`` workers load: always ``ready``.
+        """
+        if self.is_counter:
+            return RuntimeStatus.READY
         if self.runtime_file and self.runtime_checksum:
             return RuntimeStatus.READY
         if (self.runtime_export or {}).get("error"):
@@ -159,54 +200,60 @@ class ModelVersion(models.Model):
             return ""
         return str(self.runtime_export["error"])
 
-    # What the spec says, for the API and the admin.
+    # What the spec says, for the API and the admin. A counter version has no channels, labels,
+    # window or scaling of a classifier: empty (or None), its own spec is in ``metadata``.
     @property
     def channels(self) -> list[str]:
-        return list(self.spec.channels)
+        return [] if self.is_counter else list(self.spec.channels)
 
     @property
     def derived_channels(self) -> list[str]:
         """Channels the model computes from ``channels`` (an upload does not send them)."""
-        return list(self.spec.derived_channels)
+        return [] if self.is_counter else list(self.spec.derived_channels)
 
     @property
     def labels(self) -> list[str]:
-        return list(self.spec.labels)
+        return [] if self.is_counter else list(self.spec.labels)
 
     @property
     def exercises(self) -> list[str]:
-        return list(self.spec.exercises)
+        return [] if self.is_counter else list(self.spec.exercises)
 
     @property
     def sample_rate_hz(self) -> float:
-        return self.spec.sample_rate_hz
+        """The classifier's sample rate; a counter's grid (Hz)."""
+        return float(self.counter_spec.grid_hz) if self.is_counter else self.spec.sample_rate_hz
 
     @property
-    def window(self) -> int:
-        return self.spec.window
+    def window(self) -> int | None:
+        return None if self.is_counter else self.spec.window
 
     @property
-    def stride(self) -> int:
-        return self.spec.stride
+    def stride(self) -> int | None:
+        return None if self.is_counter else self.spec.stride
 
     @property
-    def label_offset(self) -> int:
-        return self.spec.label_offset
+    def label_offset(self) -> int | None:
+        return None if self.is_counter else self.spec.label_offset
 
     @property
     def scaling(self) -> dict:
-        return self.spec.scaling.to_dict()
+        return {} if self.is_counter else self.spec.scaling.to_dict()
 
     @property
     def training_data_digest(self) -> str:
+        if self.is_counter:
+            return str(self.counter_spec.training.get("digest") or "")
         return self.spec.training_data_digest
 
     @property
     def hyperparameters(self) -> dict:
-        return self.spec.hyperparameters
+        return {} if self.is_counter else self.spec.hyperparameters
 
     @property
     def code_version(self) -> str:
+        if self.is_counter:
+            return str(self.counter_spec.training.get("code_version") or "")
         return self.spec.code_version
 
 

@@ -8,13 +8,13 @@ from django.db.models import Prefetch, QuerySet
 
 from inference.spec import ModelSpec, ModelSpecError
 
-from .models import ModelStageChange, ModelVersion, Stage
+from .models import Kind, ModelStageChange, ModelVersion, Stage
 
 logger = logging.getLogger(__name__)
 
 
 def model_version_list(*, with_history: bool = False) -> QuerySet[ModelVersion]:
-    """Versions, newest upload first."""
+    """Versions of every kind, newest upload first."""
     qs = ModelVersion.objects.select_related("uploaded_by", "activated_by")
     if with_history:
         qs = qs.prefetch_related(
@@ -24,9 +24,13 @@ def model_version_list(*, with_history: bool = False) -> QuerySet[ModelVersion]:
 
 
 def production_spec() -> ModelSpec | None:
-    """The production version's spec (one query, no network loaded), or None while the registry
-    is empty or its stored metadata is no longer valid (logged)."""
-    version = ModelVersion.objects.filter(stage=Stage.PRODUCTION).only("pk", "version", "metadata").first()
+    """The production classifier version's spec (one query, no network loaded), or None while the
+    registry has none or its stored metadata is no longer valid (logged)."""
+    version = (
+        ModelVersion.objects.filter(stage=Stage.PRODUCTION, kind=Kind.CLASSIFIER)
+        .only("pk", "version", "kind", "metadata")
+        .first()
+    )
     if version is None:
         return None
     try:

@@ -33,6 +33,7 @@ has one they load its ``.keras`` with TensorFlow.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import tempfile
 from dataclasses import dataclass, field, replace
@@ -45,7 +46,7 @@ from inference.model import ModelFileError
 from inference.model_check import ExportFailedError
 from inference.spec import ModelSpec
 
-from .models import VERSION_MAX_LENGTH
+from .models import VERSION_MAX_LENGTH, Kind
 
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+\-]*$")
 
@@ -66,6 +67,8 @@ class ValidatedModelFile:
     #: Whether the full check ran (:func:`validate_model_file`); False after :func:`precheck_model_file`
     #: only (a worker runs the rest: the version starts ``pending``).
     checked: bool = False
+    #: :class:`~fitness.mlmodels.models.Kind`: ``classifier`` (a ``.keras``) or ``counter`` (an ``.onnx``).
+    kind: str = Kind.CLASSIFIER
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,9 @@ def precheck_model_file(data: bytes) -> ValidatedModelFile:
     not empty, within ``FITNESS_MAX_MODEL_BYTES``, a ``.keras`` zip and not an ``.onnx``, and
     :func:`static_checks` (metadata within bounds, version string, catalog exercises, network
     size from ``config.json``). Imports neither TensorFlow nor ONNX Runtime; milliseconds.
+
+    An ``.onnx`` carrying a counter spec is a learned counter: :func:`precheck_counter_file`
+    (``kind="counter"``); any other ``.onnx`` is refused (a classifier's export is made here).
 
     Returns the file with ``checked=False``: the full check is :func:`check_registered_file`.
 
@@ -103,6 +109,8 @@ def _precheck_at(path: Path, data: bytes) -> ValidatedModelFile:
     from inference.runtime import looks_like_onnx
 
     if looks_like_onnx(data[:4]):
+        if _is_counter_file(data):
+            return precheck_counter_file(data)
         raise ModelFileError("upload the trained .keras model; its .onnx export is made from it here")
     path.write_bytes(data)
     spec = static_checks(path)
@@ -127,6 +135,8 @@ def validate_model_file(data: bytes, *, runtime_data: bytes | None = None, expor
     with tempfile.TemporaryDirectory(prefix="model-check-") as tmp:
         path = Path(tmp) / "model.keras"
         validated = replace(_precheck_at(path, data), checked=True)
+        if validated.kind == Kind.COUNTER:  # no export: the file is what workers load
+            return validate_counter_file(data)
         if runtime_data is not None:
             _check_export_record(runtime_data, validated.checksum)
         runtime_path = export_path = None
@@ -246,6 +256,122 @@ def _check_export_record(runtime_data: bytes, checksum: str) -> None:
         raise ModelFileError(f"the export: {exc}") from exc
     if record.get("source_sha256") != checksum:
         raise ModelFileError("the export was not made from this .keras file (source_sha256 differs)")
+
+
+#: What a counter spec's numbers may be (inclusive; grid in Hz, durations in s, rate in
+#: repetitions per second): a spec outside them would cut sets at absurd scales or blow up the grid.
+COUNTER_BOUNDS: dict[str, tuple[float, float]] = {
+    "grid_hz": (5.0, 50.0),
+    "highpass_s": (0.1, 60.0),
+    "min_rate": (0.001, 10.0),
+    "smooth_s": (0.1, 60.0),
+    "set_gap_s": (0.1, 600.0),
+    "min_set_reps": (1, 100),
+}
+
+
+def _is_counter_file(data: bytes) -> bool:
+    """Whether ``data`` is an ONNX file with a counter spec entry (read without a runtime)."""
+    from inference.density import SPEC_KEY
+    from inference.runtime import OnnxFormatError, read_onnx_metadata
+
+    try:
+        return SPEC_KEY in read_onnx_metadata(data)
+    except OnnxFormatError:
+        return False
+
+
+def precheck_counter_file(data: bytes) -> ValidatedModelFile:
+    """The checks of an uploaded learned counter (``.onnx``) that need no runtime: not empty, within
+    ``FITNESS_MAX_MODEL_BYTES``, and its ``inference_counter.json`` spec read with protobuf alone
+    (:func:`check_counter_spec`). Returns the file with ``kind="counter"`` and ``checked=False``.
+
+    Raises:
+        ModelFileError: the first problem found, naming the spec field.
+    """
+    if not data:
+        raise ModelFileError("the file is empty")
+    if len(data) > settings.FITNESS_MAX_MODEL_BYTES:
+        raise ModelFileError(f"the file is larger than {settings.FITNESS_MAX_MODEL_BYTES} bytes")
+    from inference.density import SPEC_KEY
+    from inference.runtime import OnnxFormatError, read_onnx_json
+
+    try:
+        raw = read_onnx_json(data, SPEC_KEY)
+    except OnnxFormatError as exc:
+        raise ModelFileError(f"the counter file: {exc}") from exc
+    spec = check_counter_spec(raw)
+    return ValidatedModelFile(
+        data=data,
+        checksum=hashlib.sha256(data).hexdigest(),
+        version=spec["version"],
+        metadata=spec,
+        kind=Kind.COUNTER,
+    )
+
+
+def check_counter_spec(raw: dict) -> dict:
+    """A counter spec (``inference_counter.json``) checked: ``version`` a registry version string,
+    each number of :data:`COUNTER_BOUNDS` finite and within its bounds (``min_set_reps`` an
+    integer), ``routing``, ``training`` and ``evaluation`` JSON objects. Returns the spec as
+    :class:`inference.density.CounterSpec` reads it (defaults filled in, unknown keys dropped).
+
+    Raises:
+        ModelFileError: naming the field and the problem.
+    """
+    from inference.density import CounterSpec
+
+    version = raw.get("version")
+    if not isinstance(version, str) or not version:
+        raise ModelFileError("the counter spec (inference_counter.json) has no version string")
+    if len(version) > VERSION_MAX_LENGTH or not _VERSION_RE.match(version):
+        raise ModelFileError(
+            f"counter spec version {version!r} must be 1-{VERSION_MAX_LENGTH} characters of letters, digits and ._+-"
+        )
+    for name, (lo, hi) in COUNTER_BOUNDS.items():
+        if name not in raw:
+            continue
+        value = raw[name]
+        integer = name == "min_set_reps"
+        is_number = isinstance(value, int if integer else (int, float)) and not isinstance(value, bool)
+        if not is_number or not math.isfinite(value):
+            what = "an integer" if integer else "a number"
+            raise ModelFileError(f"counter spec {name} must be {what}; got {value!r}")
+        if not lo <= value <= hi:
+            raise ModelFileError(f"counter spec {name} must be within {lo:g}-{hi:g}; got {value!r}")
+    for name in ("routing", "training", "evaluation"):
+        if not isinstance(raw.get(name, {}), dict):
+            raise ModelFileError(f"counter spec {name} must be a JSON object")
+    return CounterSpec.from_dict(raw).to_dict()
+
+
+def validate_counter_file(data: bytes) -> ValidatedModelFile:
+    """:func:`precheck_counter_file`, then the full check at once (:func:`check_registered_counter`,
+    in the memory-capped child): what registering the shipped counter runs. Returns it ``checked``.
+
+    Raises:
+        ModelFileError: the reason the counter is refused.
+    """
+    validated = precheck_counter_file(data)
+    check_registered_counter(data, checksum=validated.checksum)
+    return replace(validated, checked=True)
+
+
+def check_registered_counter(data: bytes, *, checksum: str) -> None:
+    """The full check of a registered counter (its bytes and SHA-256, hex), in a child process under
+    the memory limit: it loads in ONNX Runtime, its spec is as the upload's precheck requires, and it
+    counts a synthetic recording to a finite, non-negative count (:func:`inference.model_check.check_counter`).
+
+    Raises:
+        ModelFileError: the bytes are not the registered file, or the counter is invalid (the reason).
+    """
+    if hashlib.sha256(data).hexdigest() != checksum:
+        raise ModelFileError("the stored .onnx does not match its checksum")
+    precheck_counter_file(data)
+    with tempfile.TemporaryDirectory(prefix="counter-check-") as tmp:
+        path = Path(tmp) / "counter.onnx"  # the suffix tells the child it is a counter
+        path.write_bytes(data)
+        _check_in_child(path)
 
 
 def _check_exercises_in_catalog(exercises: tuple[str, ...]) -> None:

@@ -19,7 +19,7 @@ from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 
-from fitness.mlmodels.models import ModelVersion, Stage
+from fitness.mlmodels.models import Kind, ModelVersion, Stage
 from fitness.workouts.live_metrics import live_metrics
 from fitness.workouts.models import SensorSession
 
@@ -129,7 +129,7 @@ def _queues() -> Iterator:
 
 
 def _model() -> Iterator:
-    version = ModelVersion.objects.filter(stage=Stage.PRODUCTION).first()
+    version = ModelVersion.objects.filter(stage=Stage.PRODUCTION, kind=Kind.CLASSIFIER).first()
     info = InfoMetricFamily(catalog.MODEL_INFO.removesuffix("_info"), "The production model version.")
     if version is None:
         yield info

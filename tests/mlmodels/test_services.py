@@ -83,8 +83,9 @@ class TestOneProduction:
 
 @pytest.mark.django_db
 class TestRegisterShippedModel:
-    def test_shipped_model_becomes_production_with_its_evaluation(self, default_model_file, stored_files):
-        call_command("register_default_model")
+    def test_shipped_model_becomes_production_with_its_evaluation(self, default_model_file, stored_files, tmp_path):
+        no_counter = tmp_path / "no-counter.onnx"  # the shipped counter has tests of its own
+        call_command("register_default_model", counter_path=no_counter)
         version = ModelVersion.objects.get()
         meta = read_metadata(default_model_file.path)
         assert (version.version, version.stage, version.source) == (meta["version"], Stage.PRODUCTION, Source.SHIPPED)
@@ -101,7 +102,7 @@ class TestRegisterShippedModel:
         change = version.stage_changes.get()
         assert (change.from_stage, change.to_stage, change.changed_by) == ("none", "production", None)
         # Idempotent by checksum.
-        call_command("register_default_model")
+        call_command("register_default_model", counter_path=no_counter)
         assert ModelVersion.objects.count() == 1
         assert ModelStageChange.objects.count() == 1
 
@@ -122,7 +123,7 @@ class TestRegisterShippedModel:
         assert chosen.stage == Stage.PRODUCTION
 
     def test_missing_file_registers_nothing(self, tmp_path, capsys):
-        call_command("register_default_model", path=tmp_path / "absent.keras")
+        call_command("register_default_model", path=tmp_path / "absent.keras", counter_path=tmp_path / "absent.onnx")
         assert "no model file" in capsys.readouterr().err
         assert not ModelVersion.objects.exists()
 
@@ -134,7 +135,7 @@ class TestRegisterShippedModel:
         register(model_files["a"])
         clash = _tiny(tmp_path, "tiny-a", seed=7)
         with pytest.raises(CommandError, match="a new model needs a new version"):
-            call_command("register_default_model", path=clash.path)
+            call_command("register_default_model", path=clash.path, counter_path=tmp_path / "absent.onnx")
 
 
 @pytest.mark.django_db

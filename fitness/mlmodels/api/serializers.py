@@ -5,6 +5,7 @@ from rest_framework import serializers
 from fitness.mlmodels import extensions
 from fitness.mlmodels.models import (
     SETTABLE_STAGE_CHOICES,
+    Kind,
     ModelStageChange,
     ModelVersion,
     RuntimeStatus,
@@ -62,6 +63,7 @@ class LiveMetricsSerializer(_LiveFiguresSerializer):
 _VERSION_FIELDS = [
     "id",
     "version",
+    "kind",
     "stage",
     "source",
     "checksum",
@@ -114,17 +116,28 @@ class _VersionListSerializer(serializers.ListSerializer):
 class ModelVersionSerializer(serializers.ModelSerializer):
     """A registered model version: what its file carries and what happened to it."""
 
+    kind = serializers.ChoiceField(
+        choices=Kind.choices,
+        read_only=True,
+        help_text=(
+            "`classifier` (the phase classifier: a `.keras` and its `.onnx` export) or `counter` (the learned "
+            "repetition counter: one `.onnx`, its spec in `metadata`; the classifier fields below are empty or "
+            "null); each kind has its own production version"
+        ),
+    )
     channels = serializers.ListField(
-        child=serializers.CharField(), read_only=True, help_text="channels an upload must carry"
+        child=serializers.CharField(), read_only=True, help_text="channels an upload must carry; [] for a counter"
     )
     derived_channels = serializers.ListField(
         child=serializers.CharField(), read_only=True, help_text="channels the model computes from them"
     )
     labels = serializers.ListField(child=serializers.CharField(), read_only=True)
     exercises = serializers.ListField(child=serializers.CharField(), read_only=True)
-    sample_rate_hz = serializers.FloatField(read_only=True, allow_null=True)
+    sample_rate_hz = serializers.FloatField(
+        read_only=True, allow_null=True, help_text="the classifier's sample rate; a counter's grid (Hz)"
+    )
     window = serializers.IntegerField(read_only=True, allow_null=True)
-    stride = serializers.IntegerField(read_only=True)
+    stride = serializers.IntegerField(read_only=True, allow_null=True, help_text="null for a counter")
     label_offset = serializers.IntegerField(read_only=True, allow_null=True)
     scaling = serializers.JSONField(read_only=True)
     training_data_digest = serializers.CharField(read_only=True)
@@ -193,10 +206,17 @@ class ModelVersionDetailSerializer(ModelVersionSerializer):
 
 
 class ModelVersionUploadSerializer(serializers.Serializer):
-    """Multipart upload of one ``.keras`` model file; its cheap checks run before anything is stored
-    (the full check and the ``.onnx`` export afterwards, by a worker)."""
+    """Multipart upload of one ``.keras`` model file, or of a learned counter's ``.onnx``; its cheap
+    checks run before anything is stored (the full check, and a classifier's ``.onnx`` export,
+    afterwards, by a worker)."""
 
-    file = serializers.FileField(allow_empty_file=False)
+    file = serializers.FileField(
+        allow_empty_file=False,
+        help_text=(
+            "a `.keras` phase classifier, or a learned counter's `.onnx` (recognised by its "
+            "`inference_counter.json` metadata entry)"
+        ),
+    )
     notes = serializers.CharField(required=False, allow_blank=True, max_length=2000)
 
     def validate_file(self, upload) -> ValidatedModelFile:

@@ -36,7 +36,7 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
 
     permission_classes = [permissions.IsAdminUser]
     queryset = ModelVersion.objects.none()  # for the schema; requests use get_queryset()
-    filterset_fields = ["stage"]
+    filterset_fields = ["stage", "kind"]
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -70,7 +70,13 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
             "network, dry-runs it, counts a synthetic recording and makes its `.onnx` export; follow "
             "`validation_status` (`valid`, or `invalid` with `validation_error`) and `runtime_status` "
             "(`ready`, or `failed` with `runtime_error`: workers count with the `.keras`). Only a `valid` "
-            "version can be activated or staged."
+            "version can be activated or staged.\n\n"
+            "A learned repetition counter is uploaded the same way as its `.onnx` file, recognised by its "
+            "`inference_counter.json` metadata entry (read without a runtime): its spec must have a version "
+            "string, `grid_hz` within 5-50 and its thresholds positive and bounded, else 400 naming `file`. "
+            "It becomes a version of `kind: counter`; the worker loads it in ONNX Runtime and counts a "
+            "synthetic recording (memory-capped child), then `valid` or `invalid`. Any other `.onnx` is "
+            "refused: a classifier's export is made here from its `.keras`."
         ),
     )
     def create(self, request: Request) -> Response:
@@ -98,9 +104,10 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         request=ActivateSerializer,
         responses={200: ModelVersionDetailSerializer, 400: dict},
         description=(
-            "Make this version `production`; the previous production version becomes `archived` (one "
-            "transaction, logged). Activating an archived version is the rollback. Workers count with it "
-            "from their next task on. A version that is not `valid` (yet) is refused with 400."
+            "Make this version `production`; the previous production version of its `kind` becomes `archived` "
+            "(one transaction, logged; a counter's activation leaves the classifier's production as it is). "
+            "Activating an archived version is the rollback, within its kind. Workers count with it from their "
+            "next task on. A version that is not `valid` (yet) is refused with 400."
         ),
     )
     @action(detail=True, methods=["post"])
@@ -122,8 +129,8 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         responses={200: ModelVersionDetailSerializer, 400: dict},
         description=(
             "Set the stage to `staging` (counts every new session in the background beside production; "
-            "results are stored apart and never shown to users; the version must be `valid`), `none` or "
-            "`archived`."
+            "results are stored apart and never shown to users; the version must be `valid` and a classifier), "
+            "`none` or `archived`."
         ),
     )
     @action(detail=True, methods=["post"])
@@ -151,7 +158,10 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
             "configured evaluation sessions, else the shipped evaluation manifest. Frame accuracy, per-set "
             "exact and +-1 counting and phantom reps land in `metrics`; follow `evaluation_status`. "
             "With `dataset: corrections`, on sessions users corrected (their reviewed counts as truth): "
-            "per-set figures under `metrics.corrections`, the other figures kept."
+            "per-set figures under `metrics.corrections`, the other figures kept. A counter version is "
+            "evaluated on users' corrections only (the default for it): each corrected session's recording is "
+            "counted by the counter and scored on the reviewed sets the classifier did not count; another "
+            "dataset is refused with 400 naming `dataset`."
         ),
     )
     @action(detail=True, methods=["post"])
@@ -167,5 +177,5 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
                 kind=serializer.validated_data.get("dataset") or None,
             )
         except services.RegistryError as exc:
-            raise serializers.ValidationError({"sessions": [str(exc)]}) from exc
+            raise serializers.ValidationError({exc.field or "sessions": [str(exc)]}) from exc
         return self._detail(version, status.HTTP_202_ACCEPTED)

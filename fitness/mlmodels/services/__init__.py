@@ -2,7 +2,7 @@
 
 - :mod:`.registry`: :func:`model_version_create` stores a file that passed
   :func:`~fitness.mlmodels.validation.validate_model_file`; :func:`register_shipped_model`
-  registers the model shipped with the code.
+  registers the model shipped with the code, :func:`register_shipped_counter` the learned counter.
 - :mod:`.validation`: :func:`model_version_queue_validation` (after an upload) and
   :func:`model_version_validate` (worker, admin queue): the full check and the export;
   :func:`model_versions_requeue_stale` (the sweep) queues again what stayed pending.
@@ -20,7 +20,7 @@ Shadow counting and re-processing change sessions, so they live with them
 from .common import MAX_ERROR_CHARS, RegistryError, jsonable
 from .evaluation import evaluation_dataset, model_version_evaluate, model_version_queue_evaluation
 from .export import model_version_export, model_version_queue_export
-from .registry import model_version_create, refuse_registered, register_shipped_model
+from .registry import model_version_create, refuse_registered, register_shipped_counter, register_shipped_model
 from .stages import SETTABLE_STAGES, model_version_activate, model_version_set_stage
 from .validation import model_version_queue_validation, model_version_validate, model_versions_requeue_stale
 
@@ -41,5 +41,6 @@ __all__ = [
     "model_version_validate",
     "model_versions_requeue_stale",
     "refuse_registered",
+    "register_shipped_counter",
     "register_shipped_model",
 ]

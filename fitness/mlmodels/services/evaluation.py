@@ -2,6 +2,9 @@
 
 Datasets: the shipped evaluation manifest, or a kind another app registered
 (:mod:`fitness.mlmodels.extensions`; the workouts app registers labelled ``sessions``).
+A counter version (``kind: counter``) has no phases to score: it is evaluated on datasets of true
+set counts only (``truth == "sets"``: users' ``corrections``, its default), by
+:func:`inference.scoring.evaluate_counter_on_sets`.
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ from inference.io import RecordingError, read_recording
 from inference.model import ModelFileError
 
 from .. import extensions
-from ..models import EvaluationStatus, ModelVersion
-from ..runtime import load_version_model
+from ..models import EvaluationStatus, Kind, ModelVersion
+from ..runtime import load_version_counter, load_version_model
 from .common import MAX_ERROR_CHARS, RegistryError, jsonable
 
 if TYPE_CHECKING:
@@ -33,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 #: The dataset kind an admin's list of ids refers to (registered by the workouts app).
 SESSIONS = "sessions"
+#: The dataset kind a counter version is evaluated on when none is named: users' corrections.
+COUNTER_DEFAULT = "corrections"
 
 
 def evaluation_dataset(*, session_ids: Iterable[uuid.UUID | str] | None = None, kind: str | None = None) -> dict:
@@ -80,11 +85,23 @@ def model_version_queue_evaluation(
     """Queue the evaluation of a version (status ``queued``) on :func:`evaluation_dataset`;
     the task runs after commit.
 
+    A counter version is evaluated on true set counts only: ``kind`` defaults to
+    :data:`COUNTER_DEFAULT` for it, and a dataset of labels is refused.
+
     Raises:
-        ModelVersion.DoesNotExist; RegistryError: a given session is unusable.
+        ModelVersion.DoesNotExist; RegistryError: a given session is unusable, or a counter
+            version is asked to be evaluated on labels (``field="dataset"``).
     """
-    dataset = evaluation_dataset(session_ids=session_ids, kind=kind)
     pk = getattr(version, "pk", version)
+    if ModelVersion.objects.filter(pk=pk, kind=Kind.COUNTER).exists():
+        kind = kind or COUNTER_DEFAULT
+        if _truth_of({"kind": kind}) != "sets":
+            raise RegistryError(
+                f"a counter version is evaluated on true set counts (dataset {COUNTER_DEFAULT!r}), not on "
+                f"{kind!r}: it has no phases to score",
+                field="dataset",
+            )
+    dataset = evaluation_dataset(session_ids=session_ids, kind=kind)
     with transaction.atomic():
         target = ModelVersion.objects.select_for_update().get(pk=pk)
         target.evaluation_status = EvaluationStatus.QUEUED
@@ -152,12 +169,19 @@ def model_version_evaluate(*, version_id: int, dataset: dict) -> ModelVersion | 
         return None
     ModelVersion.objects.filter(pk=version_id).update(evaluation_status=EvaluationStatus.RUNNING, evaluation_error="")
     try:
-        from inference.scoring import evaluate_model, evaluate_on_sets
+        from inference.scoring import evaluate_counter_on_sets, evaluate_model, evaluate_on_sets
 
-        model = load_version_model(version)
-        recordings, described = _evaluation_recordings(dataset)
         by_sets = _truth_of(dataset) == "sets"
-        figures = evaluate_on_sets(model, recordings) if by_sets else evaluate_model(model, recordings)
+        if version.kind == Kind.COUNTER:
+            if not by_sets:
+                raise RegistryError(f"a counter version is evaluated on true set counts, not on {dataset.get('kind')}")
+            counter = load_version_counter(version)
+            recordings, described = _evaluation_recordings(dataset)
+            figures = evaluate_counter_on_sets(counter, recordings)
+        else:
+            model = load_version_model(version)
+            recordings, described = _evaluation_recordings(dataset)
+            figures = evaluate_on_sets(model, recordings) if by_sets else evaluate_model(model, recordings)
     except (ModelFileError, RegistryError, RecordingError, ValueError, OSError) as exc:
         logger.info("evaluation of model version %s failed: %s", version.version, exc)
         return _evaluation_failed(version_id, str(exc))

@@ -20,7 +20,7 @@ from fitness.core.storage import StorageUnavailable, is_transient_storage_error
 from inference.model import ModelFileError
 
 from ..files import local_model_path
-from ..models import ModelVersion
+from ..models import Kind, ModelVersion
 from ..validation import CheckedExport, export_model_file
 from .common import MAX_ERROR_CHARS, jsonable
 
@@ -67,8 +67,9 @@ def model_version_export(*, version_id: int) -> ModelVersion | None:
     if version is None:
         logger.warning("model version %s no longer exists; nothing to export", version_id)
         return None
-    if version.runtime_file and version.runtime_checksum:
-        logger.info("model version %s already has its export; nothing to do", version.version)
+    if (version.runtime_file and version.runtime_checksum) or version.kind == Kind.COUNTER:
+        # A counter's file is itself the .onnx workers load.
+        logger.info("model version %s has its export or is a counter; nothing to do", version.version)
         return version
     try:
         path = local_model_path(version.file, checksum=version.checksum)

@@ -1,4 +1,5 @@
-"""Registering model versions: an uploaded file, or the model shipped with the code."""
+"""Registering model versions: an uploaded file, or the models shipped with the code (the phase
+classifier, and the learned counter where its file is shipped)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from inference.density import DEFAULT_COUNTER_PATH
 from inference.model import DEFAULT_KERAS_PATH, DEFAULT_MODEL_PATH, ModelFileError, file_checksum
 
-from ..models import EvaluationStatus, ModelVersion, Source, Stage, ValidationStatus
-from ..validation import ValidatedModelFile, validate_model_file
+from ..models import EvaluationStatus, Kind, ModelVersion, Source, Stage, ValidationStatus
+from ..validation import ValidatedModelFile, validate_counter_file, validate_model_file
 from .common import jsonable
 from .export import model_version_queue_export
 from .stages import model_version_activate
@@ -38,7 +40,8 @@ def model_version_create(
     at once: with the export checked beside it (``upload.runtime_data``: the shipped model) both
     are stored now; otherwise the export is queued
     (:func:`~fitness.mlmodels.services.export.model_version_export`) and workers count with the
-    ``.keras`` until it is stored.
+    ``.keras`` until it is stored. A counter (``upload.kind == "counter"``) is one ``.onnx``,
+    stored as the version's ``file``; it has no export.
 
     Raises:
         ModelFileError: the file, or another file with its version string, is already
@@ -47,6 +50,7 @@ def model_version_create(
     refuse_registered(upload)
     version = ModelVersion(
         version=upload.version,
+        kind=upload.kind,
         checksum=upload.checksum,
         size_bytes=len(upload.data),
         runtime_checksum=upload.runtime_checksum,
@@ -60,7 +64,8 @@ def model_version_create(
     )
     try:
         with transaction.atomic():
-            version.file.save(f"{upload.checksum}.keras", ContentFile(upload.data), save=False)
+            suffix = "onnx" if upload.kind == Kind.COUNTER else "keras"
+            version.file.save(f"{upload.checksum}.{suffix}", ContentFile(upload.data), save=False)
             if upload.runtime_data:
                 version.runtime_file.save(
                     f"{upload.runtime_checksum}.onnx", ContentFile(upload.runtime_data), save=False
@@ -68,7 +73,7 @@ def model_version_create(
             version.save(force_insert=True)
             if not upload.checked:
                 model_version_queue_validation(version_id=version.pk)
-            elif not upload.runtime_data:
+            elif not upload.runtime_data and upload.kind == Kind.CLASSIFIER:
                 model_version_queue_export(version_id=version.pk)
     except IntegrityError:
         # A concurrent upload of the same file or version won the race: say which.
@@ -112,7 +117,7 @@ def register_shipped_model(
     and stored with it at once (:func:`~fitness.mlmodels.validation.validate_model_file`);
     without one it is exported now (a command, not a request: it may take a minute).
 
-    The new version becomes ``production`` when no version is, or when production is an
+    The new version becomes ``production`` when no classifier version is, or when production is an
     earlier shipped model (a deploy updates the default; an uploaded version an admin
     activated is kept). Its metrics are the leave-one-subject-out figures its metadata
     carries. Returns ``(version, created)``.
@@ -145,7 +150,56 @@ def register_shipped_model(
             version.save(update_fields=["metrics", "evaluation_status", "evaluated_at"])
     else:
         version = existing
-    production = ModelVersion.objects.filter(stage=Stage.PRODUCTION).first()
-    if production is None or (created and production.source == Source.SHIPPED):
-        version = model_version_activate(version=version, user=None, note="shipped default model")
+    _activate_if_default(version, created=created, note="shipped default model")
+    version.refresh_from_db()
     return version, created
+
+
+def register_shipped_counter(*, path: Path | str = DEFAULT_COUNTER_PATH) -> tuple[ModelVersion, bool] | None:
+    """Register the learned counter shipped with the code (``.onnx``); idempotent by checksum.
+
+    None when no file is at ``path`` (nothing registered: the caller decides the default). The
+    file is checked in full now (:func:`~fitness.mlmodels.validation.validate_counter_file`: the
+    memory-capped child loads it and counts a synthetic recording) and stored ``valid``. As for the
+    classifier, it becomes ``production`` when no counter version is, or when the production
+    counter is an earlier shipped one; an uploaded counter an admin activated is kept. The
+    classifier's production version is never touched. Its metrics are the held-out figures its
+    spec carries (``evaluation``), when there are any. Returns ``(version, created)``.
+
+    Raises:
+        ModelFileError: the file is invalid, or its version string is taken by another file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    existing = ModelVersion.objects.filter(checksum=file_checksum(path)).first()
+    created = existing is None
+    if created:
+        validated = validate_counter_file(path.read_bytes())
+        version = model_version_create(
+            upload=validated, user=None, notes="shipped default counter", source=Source.SHIPPED
+        )
+        evaluation = validated.metadata.get("evaluation") or {}
+        if evaluation:
+            version.metrics = {
+                **jsonable(evaluation),
+                "dataset": {"kind": "held_out", "description": "held-out figures from the counter's spec"},
+            }
+            version.evaluation_status = EvaluationStatus.DONE
+            version.evaluated_at = timezone.now()
+            version.save(update_fields=["metrics", "evaluation_status", "evaluated_at"])
+    else:
+        version = existing
+    if version.kind != Kind.COUNTER:
+        raise ModelFileError(f"{path} is registered as a {version.kind} version ({version.version})")
+    _activate_if_default(version, created=created, note="shipped default counter")
+    version.refresh_from_db()
+    return version, created
+
+
+def _activate_if_default(version: ModelVersion, *, created: bool, note: str) -> None:
+    """Activate a shipped version when its kind has no production version, or (a new file) when
+    production is an earlier shipped one."""
+    production = ModelVersion.objects.filter(stage=Stage.PRODUCTION, kind=version.kind).first()
+    if production is None or (created and production.source == Source.SHIPPED):
+        model_version_activate(version=version, user=None, note=note)

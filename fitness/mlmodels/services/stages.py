@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 from django.utils import timezone
 
-from ..models import SETTABLE_STAGE_CHOICES, ModelStageChange, ModelVersion, Stage, ValidationStatus
+from ..models import SETTABLE_STAGE_CHOICES, Kind, ModelStageChange, ModelVersion, Stage, ValidationStatus
 from .common import RegistryError
 
 if TYPE_CHECKING:
@@ -68,10 +68,11 @@ def _check_valid(version: ModelVersion) -> None:
 
 
 def model_version_activate(*, version: ModelVersion | int, user: User | None, note: str = "") -> ModelVersion:
-    """Make a version ``production``; the previous production version becomes ``archived``.
+    """Make a version ``production``; the previous production version of its kind becomes ``archived``.
 
     One transaction under the registry lock, so that concurrent activations serialise and
-    exactly one version is production afterwards. Activating an archived version is the
+    exactly one version of each kind is production afterwards (activating a counter version
+    leaves the classifier's production version as it is, and the other way round). Activating an archived version is the
     rollback; activating the production version changes nothing. Workers count with the
     new version from their next task on.
 
@@ -87,7 +88,7 @@ def model_version_activate(*, version: ModelVersion | int, user: User | None, no
         if target.stage == Stage.PRODUCTION:
             return target
         _check_valid(target)
-        for previous in ModelVersion.objects.filter(stage=Stage.PRODUCTION):
+        for previous in ModelVersion.objects.filter(stage=Stage.PRODUCTION, kind=target.kind):
             _change_stage(previous, Stage.ARCHIVED, user=user, note=f"replaced by {target.version}")
         target.activated_by = user
         target.activated_at = timezone.now()
@@ -107,8 +108,8 @@ def model_version_set_stage(
 
     Raises:
         RegistryError: ``production`` asked for (use activation), the version is production
-            (activate another one instead), or a staging version is not ``valid`` or its file
-            is missing.
+            (activate another one instead), a staging version is not ``valid`` or its file
+            is missing, or is a counter version (shadow counting runs classifier versions only).
     """
     if stage not in SETTABLE_STAGES:
         raise RegistryError(
@@ -125,6 +126,11 @@ def model_version_set_stage(
         if target.stage == Stage.PRODUCTION:
             raise RegistryError("the production version keeps its stage until another version is activated")
         if stage == Stage.STAGING:
+            if target.kind == Kind.COUNTER:
+                raise RegistryError(
+                    f"version {target.version} is a counter: shadow counting runs classifier versions only; "
+                    "evaluate it on users' corrections, then activate it"
+                )
             _check_valid(target)
         _change_stage(target, stage, user=user, note=note)
     return target

@@ -6,7 +6,9 @@ One task checks the file and makes its ``.onnx`` export in the same child proces
 message carries both (the export alone, :mod:`.export`, stays for versions whose export failed or
 predates exports). The version ends ``valid`` (with its export, or ``runtime_status: failed`` and
 the reason when only the export failed: workers load the ``.keras``) or ``invalid`` with
-``validation_error``.
+``validation_error``. A counter version (``kind: counter``) is one ``.onnx``: its check loads it in
+ONNX Runtime and counts a synthetic recording in the same memory-capped child
+(:func:`~fitness.mlmodels.validation.check_registered_counter`); it has no export.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from fitness.core.storage import StorageUnavailable, is_transient_storage_error
 from inference.model import ModelFileError
 
 from ..files import local_model_path
-from ..models import ModelVersion, ValidationStatus
-from ..validation import check_registered_file
+from ..models import Kind, ModelVersion, ValidationStatus
+from ..validation import check_registered_counter, check_registered_file
 from .common import MAX_ERROR_CHARS
 from .export import _export_failed, _store_export, model_version_queue_export
 
@@ -54,7 +56,8 @@ def _enqueue_validation(version_id: int) -> None:
 
 
 def model_version_validate(*, version_id: int) -> ModelVersion | None:
-    """Run the full check of a ``pending`` version's stored ``.keras`` and its export (worker side).
+    """Run the full check of a ``pending`` version's stored ``.keras`` and its export (worker side);
+    of a counter version, of its ``.onnx``.
 
     ``valid``: the export is stored too (or ``runtime_export = {"error": reason}`` when only the
     export failed); ``invalid``: ``validation_error`` says why. A version that is no longer
@@ -71,14 +74,20 @@ def model_version_validate(*, version_id: int) -> ModelVersion | None:
     if version.validation_status != ValidationStatus.PENDING:
         logger.info("model version %s is already %s", version.version, version.validation_status)
         return version
+    counter = version.kind == Kind.COUNTER
+    suffix = ".onnx" if counter else ".keras"
     try:
         path = local_model_path(version.file, checksum=version.checksum)
-        checked = check_registered_file(path.read_bytes(), checksum=version.checksum)
+        checked = None  # a counter has no export
+        if counter:
+            check_registered_counter(path.read_bytes(), checksum=version.checksum)
+        else:
+            checked = check_registered_file(path.read_bytes(), checksum=version.checksum)
     except Exception as exc:
         if isinstance(exc, StorageUnavailable) or is_transient_storage_error(exc):
-            raise StorageUnavailable(f"model version {version.version}: the .keras cannot be read: {exc}") from exc
+            raise StorageUnavailable(f"model version {version.version}: the {suffix} cannot be read: {exc}") from exc
         if isinstance(exc, FileNotFoundError):
-            return _finish(version_id, ValidationStatus.INVALID, "the stored .keras is missing")
+            return _finish(version_id, ValidationStatus.INVALID, f"the stored {suffix} is missing")
         if isinstance(exc, (ModelFileError, OSError)):
             logger.info("model version %s is invalid: %s", version.version, exc)
             return _finish(version_id, ValidationStatus.INVALID, str(exc))
@@ -87,9 +96,9 @@ def model_version_validate(*, version_id: int) -> ModelVersion | None:
             version_id, ValidationStatus.INVALID, f"internal error while validating ({type(exc).__name__}: {exc})"
         )
     with transaction.atomic():
-        if checked.export is not None:
+        if checked is not None and checked.export is not None:
             _store_export(version_id, checked.export)
-        else:
+        elif checked is not None:
             logger.info("model version %s is valid; its export failed: %s", version.version, checked.export_error)
             _export_failed(version_id, checked.export_error)
         return _finish(version_id, ValidationStatus.VALID, "")
@@ -110,7 +119,7 @@ def model_versions_requeue_stale(*, pending_after_s: float | None = None) -> lis
     - ``validation_status: pending`` and its task queued more than ``pending_after_s`` ago
       (default ``FITNESS_SWEEP_MODEL_PENDING_AFTER_S``), or never: the message or its worker was
       lost. Its validation is queued again.
-    - ``valid`` with ``runtime_status: pending`` (no export, no export error), queued as long ago
+    - a ``valid`` classifier with ``runtime_status: pending`` (no export, no export error), queued as long ago
       or never: its export is queued again.
 
     ``task_queued_at`` is stamped in the same transaction (rows locked, others' locked rows
@@ -122,7 +131,7 @@ def model_versions_requeue_stale(*, pending_after_s: float | None = None) -> lis
         pending_after_s = settings.FITNESS_SWEEP_MODEL_PENDING_AFTER_S
     now = timezone.now()
     not_recent = Q(task_queued_at__isnull=True) | Q(task_queued_at__lt=now - timedelta(seconds=pending_after_s))
-    export_pending = Q(validation_status=ValidationStatus.VALID, runtime_checksum="") & ~Q(
+    export_pending = Q(validation_status=ValidationStatus.VALID, runtime_checksum="", kind=Kind.CLASSIFIER) & ~Q(
         runtime_export__has_key="error"
     )
     stale = not_recent & (Q(validation_status=ValidationStatus.PENDING) | export_pending)

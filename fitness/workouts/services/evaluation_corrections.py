@@ -4,8 +4,10 @@ Registered as the registry's ``corrections`` dataset source (:mod:`fitness.mlmod
 ``truth="sets"``) by this app's ``ready()``. A staging version is evaluated on them beside the
 shipped leave-one-subject-out figures: each recording is counted by the version as the worker
 would, and its counts are compared with the sets users reviewed
-(:func:`inference.scoring.evaluate_on_sets`). Sets nobody reviewed have no known truth: what is
-counted there is neither scored nor phantom. The source is never the default dataset.
+(:func:`inference.scoring.evaluate_on_sets`; a counter version by
+:func:`inference.scoring.evaluate_counter_on_sets`, on the sets the classifier did not count: each
+true set says its ``method``). Sets nobody reviewed have no known truth: what is counted there is
+neither scored nor phantom. The source is never the default dataset.
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ def _read_one_at_a_time(ids: list[str]) -> Iterator[SetTruth]:
             raise RegistryError(f"session {sid} cannot be read: {exc}") from exc
         rows = list(ExerciseSet.objects.filter(session=session).order_by("start_s"))
         truth = [
-            {"exercise": s.exercise, "reps": s.reps, "start_s": s.start_s, "end_s": s.end_s}
+            {"exercise": s.exercise, "reps": s.reps, "start_s": s.start_s, "end_s": s.end_s, "method": s.method}
             for s in rows
             if s.reviewed_at is not None and s.reps > 0
         ]
