@@ -47,16 +47,25 @@ def _storage_outage(exc: BaseException) -> bool:
 
 
 def active_counter() -> DensityCounter | None:
-    """The learned counter the worker counts with: ``FITNESS_LEARNED_COUNTER_PATH``, else the shipped
-    one (``inference/models/counter.onnx``), loaded once per process; None while there is none, or
-    when it cannot be loaded (logged: the generic counter counts instead). The one place a registry
-    lookup would replace."""
+    """The learned counter the worker counts with, loaded once per process: ``FITNESS_LEARNED_COUNTER_PATH``
+    when set, else the registry's production counter version, else the shipped one
+    (``inference/models/counter.onnx``); None while there is none, or when it cannot be loaded
+    (logged: the generic counter counts instead).
+
+    Raises:
+        StorageUnavailable: the production counter's file could not be read from the object store.
+    """
+    from fitness.mlmodels.runtime import production_counter
     from inference.density import default_counter, load_counter_cached
 
     try:
         path = settings.FITNESS_LEARNED_COUNTER_PATH
-        return load_counter_cached(path) if path else default_counter()
-    except Exception:
+        if path:
+            return load_counter_cached(path)
+        return production_counter() or default_counter()
+    except Exception as exc:
+        if _storage_outage(exc):
+            raise StorageUnavailable(f"the counter file cannot be read: {exc}") from exc
         logger.exception("the learned counter cannot be loaded; the generic counter counts instead")
         return None
 
