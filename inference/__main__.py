@@ -21,7 +21,7 @@ from inference.io import FORMATS
 
 
 def _cmd_count(args: argparse.Namespace) -> int:
-    from inference.density import Exemplar, default_counter
+    from inference.density import Exemplar, default_counter, load_counter_cached
     from inference.io import RecordingError, read_recording
     from inference.model import DEFAULT_MODEL_PATH, ModelFileError, load_model_cached, read_spec
     from inference.pipeline import choose_method, count_recording
@@ -41,7 +41,11 @@ def _cmd_count(args: argparse.Namespace) -> int:
         except (RecordingError, ValueError, OSError) as exc:
             print(f"error: --exemplar: {path}: {exc}", file=sys.stderr)
             return 2
-    counter = default_counter()
+    try:
+        counter = load_counter_cached(args.counter) if args.counter else default_counter()
+    except (OSError, ValueError) as exc:
+        print(f"error: --counter: {exc}", file=sys.stderr)
+        return 2
     if exemplar is not None and counter is None:
         print("warning: --exemplar: no learned counter is installed; counting without it", file=sys.stderr)
     status = 0
@@ -95,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         "--exercise", default=None, help="exercise hint: a catalog id (`exercises` lists them) or unknown"
     )
     count.add_argument("--model", default=None, help="model file (default: the shipped model)")
+    count.add_argument(
+        "--counter", default=None, help="learned counter file (.onnx; default: the shipped counter, if any)"
+    )
     count.add_argument(
         "--exemplar",
         type=_exemplar_arg,

@@ -244,7 +244,9 @@ def train_density(
 
     rng = np.random.default_rng(hp.seed)
     net = build_network(hp.filters, seed=hp.seed)
-    opt = keras.optimizers.Adam(hp.learning_rate)
+    # clipped: one early batch of long workouts can push the softplus so far below 0 that no
+    # gradient comes back (a network counting 0 everywhere, seen once)
+    opt = keras.optimizers.Adam(hp.learning_rate, clipnorm=1.0)
     rests = [e.acc for e in examples if e.kind == "rest"]
     max_len = int(hp.max_len_s * GRID_HZ)
     huber = keras.losses.Huber(delta=1.0, reduction="none")

@@ -184,6 +184,18 @@ def _csv(path: Path, rec: Recording) -> Path:
     return path
 
 
+def test_cli_refuses_a_counter_it_cannot_read(tmp_path):
+    query = _csv(tmp_path / "q.csv", _arm([(2.0, 5)]))
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x08not a model")
+    run = subprocess.run(
+        [sys.executable, "-m", "inference", "count", "--format", "csv", "--counter", str(bad), str(query)],
+        capture_output=True, text=True, cwd=ROOT, timeout=120, check=False,
+    )  # fmt: skip
+    assert run.returncode == 2
+    assert "--counter" in run.stderr
+
+
 @pytest.mark.parametrize("value", ["x.csv", "x.csv:0", "x.csv:-3", ":5", "x.csv:five"])
 def test_cli_refuses_a_malformed_exemplar(tmp_path, value):
     query = _csv(tmp_path / "q.csv", _arm([(2.0, 5)]))
@@ -205,26 +217,28 @@ def test_cli_refuses_an_exemplar_it_cannot_read(tmp_path):
     assert "none.csv" in run.stderr
 
 
-needs_counter = pytest.mark.skipif(
-    not density.DEFAULT_COUNTER_PATH.is_file(), reason="no shipped counter (inference/models/counter.onnx)"
-)
+UNTRAINED = ROOT / "tests" / "fixtures" / "counter_untrained.onnx"
 
 
-@needs_counter
 def test_cli_exemplar_changes_the_count(tmp_path):
-    """An exemplar that says its cycles are two repetitions each doubles the learned count."""
+    """The exemplar sets what one repetition is: told its 8 cycles are 8 repetitions, the counter
+    counts the query's 24 cycles; told they are 16, twice that (the untrained test counter, which
+    routes every group to the learned counter and counts 2-3 per cycle on its own)."""
     query = _csv(tmp_path / "q.csv", _arm([(5.0, 12), (20.0, 12)], seed=5))
     exemplar = _csv(tmp_path / "e.csv", _arm([(1.0, 8)], seed=6))
 
     def run(*extra):
         out = subprocess.run(
-            [sys.executable, "-m", "inference", "count", "--format", "csv", "--exercise", "push_up", *extra,
-             str(query)], capture_output=True, text=True, cwd=ROOT, timeout=120, check=True,
+            [sys.executable, "-m", "inference", "count", "--format", "csv", "--exercise", "push_up",
+             "--counter", str(UNTRAINED), *extra, str(query)], capture_output=True, text=True, cwd=ROOT,
+            timeout=120, check=True,
         )  # fmt: skip
         return json.loads(out.stdout)
 
     plain = run()
+    true = run("--exemplar", f"{exemplar}:8")
     doubled = run("--exemplar", f"{exemplar}:16")
-    assert plain["model_version"] == doubled["model_version"] == density.default_counter().spec.version
-    assert plain["total_reps"] > 0
-    assert doubled["total_reps"] >= 1.5 * plain["total_reps"]
+    assert plain["model_version"] == true["model_version"] == doubled["model_version"] == "untrained-test"
+    assert abs(true["total_reps"] - 24) <= 5, true
+    assert abs(plain["total_reps"] - 24) > 5, plain
+    assert doubled["total_reps"] == pytest.approx(2 * true["total_reps"], abs=3)

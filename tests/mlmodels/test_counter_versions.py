@@ -23,11 +23,12 @@ from inference.density import SPEC_KEY, DensityCounter
 from inference.io import read_recording
 from tests.conftest import bearer_client
 from tests.factories import UserFactory
+from tests.fixtures.counter import UNTRAINED
 
 from .test_evaluation_corrections import recorded
 
 URL = "/api/v1/model-versions/"
-PROVISIONAL = Path("/work/counter_provisional.onnx")
+PROVISIONAL = UNTRAINED
 
 
 def _with_spec(src: Path, dst: Path, change) -> Path:
