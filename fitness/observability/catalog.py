@@ -18,7 +18,7 @@ SESSIONS_TOTAL = "fitness_sessions_total"
 SESSIONS_HELP = "Sessions uploaded, and countings that ended done or failed, by counting method."
 SESSION_STATUSES = ("uploaded", "done", "failed")
 #: ``none``: not counted (an upload, or a failure before any set was found).
-SESSION_METHODS = ("classifier", "generic", "none")
+SESSION_METHODS = ("classifier", "learned", "generic", "none")
 COUNTING_SECONDS = "fitness_counting_seconds"
 COUNTING_HELP = (
     "Seconds of a counting that ended done: span=upload_to_done from queueing to done, "

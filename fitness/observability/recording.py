@@ -39,11 +39,13 @@ def session_uploaded(sender, instance: SensorSession, created: bool, **kwargs) -
 
 
 def session_method(session: SensorSession) -> str:
-    """``classifier`` if the classifier counted a set of the session, ``generic`` if only the
-    generic counter did, else ``none`` (one query)."""
+    """``classifier`` if the classifier counted a set of the session, ``learned`` if the learned
+    counter did, ``generic`` if only the peak counters did, else ``none`` (one query)."""
     methods = set(session.sets.exclude(method=ExerciseSet.Method.MANUAL).values_list("method", flat=True).distinct())
     if ExerciseSet.Method.CLASSIFIER in methods:
         return "classifier"
+    if ExerciseSet.Method.LEARNED in methods:
+        return "learned"
     return "generic" if methods else "none"
 
 
