@@ -21,29 +21,15 @@ from inference.density import CounterSpec, DensityCounter, Exemplar, density_set
 from inference.io import Recording
 from inference.pipeline import count_recording
 from inference.results import CountingError
+from tests.inference.test_generic import _arm as arm_samples
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _arm(bursts: list[tuple[float, int]], period: float = 2.0, rate: float = 50.0, seed: int = 0) -> Recording:
     """A wrist swinging one cycle per ``period`` s in each (rest before, cycles) burst; 5 s still at the end."""
-    rng = np.random.default_rng(seed)
-    total = sum(p + c * period for p, c in bursts) + 5.0
-    t = np.arange(0, total, 1 / rate)
-    acc = np.zeros((t.size, 3))
-    t0 = 0.0
-    for pause, cycles in bursts:
-        t0 += pause
-        inside = (t >= t0) & (t < t0 + cycles * period)
-        phase = 2 * np.pi * (t[inside] - t0) / period
-        acc[inside, 0] = 6 * (1 - np.cos(phase)) / 2
-        acc[inside, 1] = 3 * np.sin(phase)
-        t0 += cycles * period
-    acc[:, 2] += 9.81
-    acc += 0.02 * rng.standard_normal(acc.shape)
-    return Recording(
-        time_s=t, samples=acc.astype(np.float32), channels=("acc_x", "acc_y", "acc_z"), source_format="csv"
-    )
+    t, acc = arm_samples(rate, bursts, period, noise=0.02, seed=seed)
+    return Recording(time_s=t, samples=acc, channels=("acc_x", "acc_y", "acc_z"), source_format="csv")
 
 
 class EnergyNetwork:

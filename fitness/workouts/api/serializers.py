@@ -84,24 +84,26 @@ class _ExemplarField(serializers.Serializer):
     )
 
 
+_SET_SUMMARY_FIELDS = [
+    "id",
+    "exercise",
+    "reps",
+    "start_s",
+    "end_s",
+    "started_at",
+    "method",
+    *CORRECTION_FIELDS,
+    "exemplar_set",
+]
+
+
 class ExerciseSetSerializer(_ExemplarField, _CorrectionFields, serializers.ModelSerializer):
     repetitions = RepetitionSerializer(many=True, read_only=True)
     started_at = serializers.DateTimeField(source="performed_at", read_only=True, help_text=_SET_STARTED_AT_HELP)
 
     class Meta:
         model = ExerciseSet
-        fields = [
-            "id",
-            "exercise",
-            "reps",
-            "start_s",
-            "end_s",
-            "started_at",
-            "method",
-            *CORRECTION_FIELDS,
-            "exemplar_set",
-            "repetitions",
-        ]
+        fields = [*_SET_SUMMARY_FIELDS, "repetitions"]
 
 
 class ExerciseSetSummarySerializer(_ExemplarField, _CorrectionFields, serializers.ModelSerializer):
@@ -109,17 +111,7 @@ class ExerciseSetSummarySerializer(_ExemplarField, _CorrectionFields, serializer
 
     class Meta:
         model = ExerciseSet
-        fields = [
-            "id",
-            "exercise",
-            "reps",
-            "start_s",
-            "end_s",
-            "started_at",
-            "method",
-            *CORRECTION_FIELDS,
-            "exemplar_set",
-        ]
+        fields = _SET_SUMMARY_FIELDS
 
 
 _SESSION_FIELDS = [
