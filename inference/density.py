@@ -40,9 +40,15 @@ G = 9.81
 GRID_HZ = 10.0
 #: Window (s) of the moving mean removed from each axis: the slow part is posture, not movement.
 HIGHPASS_S = 2.5
-#: Input channels: the high-passed x, y, z acceleration (g), the high-passed magnitude and the
-#: high-passed acceleration along gravity (the last two do not depend on how the device sits).
-N_FEATURES = 5
+#: Input channels: the high-passed x, y, z acceleration, the high-passed magnitude and the
+#: high-passed acceleration along gravity (the last two do not depend on how the device sits),
+#: each divided by the local movement level; and that level's logarithm.
+N_FEATURES = 6
+#: Window (s) of the local movement level (RMS of the high-passed acceleration) the input is
+#: divided by, so that typing and boxing reach the network at one scale.
+LEVEL_S = 10.0
+#: Floor of that level (g): sensor noise and a still wrist's tremor stay small.
+LEVEL_FLOOR_G = 0.03
 #: Samples the network is run on at once, and the context kept on either side of a chunk:
 #: more than half the receptive field (13.1 s), so chunked and whole runs give the same density.
 CHUNK = 12_000
@@ -202,7 +208,9 @@ def features(acc: np.ndarray, fs: float, highpass_s: float = HIGHPASS_S) -> np.n
     """(m, 3) acceleration (m/s^2) on a grid at ``fs`` Hz -> (m, :data:`N_FEATURES`) float32 network input.
 
     Each axis and the magnitude in g, with their ``highpass_s`` moving mean removed, and the
-    high-passed acceleration projected on the moving mean's direction (gravity).
+    high-passed acceleration projected on the moving mean's direction (gravity); all five divided
+    by the local movement level (the RMS of the high-passed axes over :data:`LEVEL_S`, at least
+    :data:`LEVEL_FLOOR_G`), whose natural logarithm is the sixth channel.
     """
     a = acc / G
     mag = np.linalg.norm(a, axis=1, keepdims=True)
@@ -213,7 +221,9 @@ def features(acc: np.ndarray, fs: float, highpass_s: float = HIGHPASS_S) -> np.n
     norm = np.linalg.norm(slow[:, :3], axis=1, keepdims=True)
     down = np.divide(slow[:, :3], norm, out=np.zeros_like(slow[:, :3]), where=norm > 0)
     vertical = np.sum(hp[:, :3] * down, axis=1, keepdims=True)
-    return np.concatenate([hp, vertical], axis=1).astype(np.float32)
+    power = moving_mean(np.sum(hp[:, :3] ** 2, axis=1, keepdims=True), max(2, round(LEVEL_S * fs)))
+    level = np.maximum(np.sqrt(np.maximum(power, 0.0)), LEVEL_FLOOR_G)
+    return np.concatenate([hp / level, vertical / level, np.log(level)], axis=1).astype(np.float32)
 
 
 def counter_input(recording: Recording, spec: CounterSpec) -> np.ndarray:

@@ -211,6 +211,8 @@ class CounterHyperparameters:
     filters: int = 32
     seed: int = 0
     max_len_s: float = 150.0
+    #: Join examples to stretches of Exermote rest too (else to a still wrist only).
+    join_rest: bool = True
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -247,7 +249,7 @@ def train_density(
     # clipped: one early batch of long workouts can push the softplus so far below 0 that no
     # gradient comes back (a network counting 0 everywhere, seen once)
     opt = keras.optimizers.Adam(hp.learning_rate, clipnorm=1.0)
-    rests = [e.acc for e in examples if e.kind == "rest"]
+    rests = [e.acc for e in examples if e.kind == "rest"] if hp.join_rest else []
     max_len = int(hp.max_len_s * GRID_HZ)
     huber = keras.losses.Huber(delta=1.0, reduction="none")
 

@@ -39,11 +39,15 @@ class EnergyNetwork:
     def __init__(self, per_cycle: float = 1.0, period: float = 2.0) -> None:
         rec = _arm([(0.0, 20)], period=period)
         x = density.counter_input(rec, CounterSpec(version="t"))
-        energy = float(np.sum(x[:, :3] ** 2)) / 20
-        self.k = per_cycle / energy
+        self.k = per_cycle / (float(self.energy(x[None]).sum()) / 20)
+
+    @staticmethod
+    def energy(batch: np.ndarray) -> np.ndarray:
+        # the axes times the level they were divided by: the high-passed acceleration itself
+        return np.sum((batch[..., :3] * np.exp(batch[..., 5:6])) ** 2, axis=-1)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        return (self.k * np.sum(batch[..., :3] ** 2, axis=-1)).astype(np.float32)
+        return (self.k * self.energy(batch)).astype(np.float32)
 
 
 def _counter(per_cycle: float = 1.0, **routing) -> DensityCounter:

@@ -19,7 +19,7 @@ from fitness.mlmodels import runtime, services
 from fitness.mlmodels.models import EvaluationStatus, Kind, ModelStageChange, ModelVersion, Source, Stage
 from fitness.mlmodels.validation import validate_counter_file
 from fitness.workouts.models import ExerciseSet
-from inference.density import SPEC_KEY, DensityCounter
+from inference.density import N_FEATURES, SPEC_KEY, DensityCounter
 from inference.io import read_recording
 from tests.conftest import bearer_client
 from tests.factories import UserFactory
@@ -85,7 +85,7 @@ def nan_counter(tmp_path: Path) -> Path:
     import onnx
     from onnx import TensorProto, helper
 
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, None, 5])
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, None, N_FEATURES])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, None])
     nodes = [
         helper.make_node("Sub", ["x", "x"], ["zero"]),

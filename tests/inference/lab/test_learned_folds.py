@@ -95,5 +95,5 @@ def test_augmentation_keeps_the_count_and_the_shape_of_the_input():
     ex.acc = (np.array([0.0, 0.0, 9.81]) + rng.normal(0, 0.5, size=(200, 3))).astype(np.float32)
     x, c = augmented(ex, rng, rests=[np.tile([0.0, 9.81, 0.0], (300, 1))])
     assert c == 7
-    assert x.shape[1] == 5
+    assert x.shape[1] == 6
     assert np.isfinite(x).all()
