@@ -271,10 +271,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
-
 def choose_routing(report: dict) -> dict:
     """Per exercise group, the counter with the lowest held-out MAE, without and with an exemplar.
 
@@ -343,3 +339,7 @@ def markdown(result: dict) -> str:
     routing = choose_routing(result)
     out += ["", "Routing chosen (lowest held-out MAE per group): " + json.dumps(routing, sort_keys=True)]
     return "\n".join(out)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
