@@ -316,6 +316,8 @@ def markdown(result: dict) -> str:
     names = {"subject": "Leave-subjects-out (P1-P3 / P4-P6)", "classes": f"Leave-classes-out ({CLASS_FOLDS} groups)"}
     for protocol, groups in result["tables"].items():
         for group, t in groups.items():
+            if not t["generic"]["sets"]:
+                continue
             out += [f"**{names[protocol]}: {group}**", "", head]
             out += [_line(LABELS[k], t[k]) for k in PLAIN]
             w = t["with_exemplar_sets"]
