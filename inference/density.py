@@ -295,22 +295,35 @@ def density_sets(density: np.ndarray, spec: CounterSpec, *, exercise: str, metho
 class DensityCounter:
     """A learned counter file (``.onnx`` with a :class:`CounterSpec`) in an ONNX Runtime session.
 
+    The spec is read at once (protobuf only); the session starts on the first count, so a
+    process whose routing never reaches the learned counter never loads ONNX Runtime for it.
+
     Raises:
-        ValueError: the file carries no counter spec; onnxruntime's errors for a file it cannot run.
+        ValueError: the file carries no counter spec (on construction); onnxruntime's errors for
+            a file it cannot run (on the first count).
     """
 
     def __init__(self, path: str | Path) -> None:
-        from inference.runtime import OnnxNetwork, read_onnx_json
+        from inference.runtime import read_onnx_json
 
         self.path = Path(path)
         self.spec = CounterSpec.from_dict(read_onnx_json(self.path, SPEC_KEY))
-        self.network = OnnxNetwork(self.path)
+        self._network = None
+
+    @property
+    def network(self):
+        """The ONNX Runtime session's callable, started on first use."""
+        if self._network is None:
+            from inference.runtime import OnnxNetwork
+
+            self._network = OnnxNetwork(self.path)
+        return self._network
 
     @classmethod
     def from_network(cls, network, spec: CounterSpec) -> DensityCounter:
         """A counter around any callable float32 (1, t, N_FEATURES) -> (1, t) (a Keras network in the lab)."""
         counter = cls.__new__(cls)
-        counter.path, counter.spec, counter.network = None, spec, network
+        counter.path, counter.spec, counter._network = None, spec, network
         return counter
 
     def density(self, recording: Recording) -> np.ndarray:

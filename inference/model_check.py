@@ -252,6 +252,7 @@ def check_counter(path: Path) -> int:
 
     try:
         counter = DensityCounter(path)
+        _ = counter.network  # the session starts lazily; a file ONNX Runtime cannot load fails here
     except Exception as exc:
         if isinstance(exc, MemoryError):
             raise
