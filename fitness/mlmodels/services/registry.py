@@ -140,19 +140,24 @@ def register_shipped_model(
             upload=validated, user=None, notes="shipped default model", source=Source.SHIPPED
         )
         overall = (validated.metadata.get("evaluation") or {}).get("overall")
-        if overall:
-            version.metrics = {
-                **jsonable(overall),
-                "dataset": {"kind": "loso", "description": "leave-one-subject-out figures from the model's metadata"},
-            }
-            version.evaluation_status = EvaluationStatus.DONE
-            version.evaluated_at = timezone.now()
-            version.save(update_fields=["metrics", "evaluation_status", "evaluated_at"])
+        _store_shipped_figures(
+            version, overall, kind="loso", description="leave-one-subject-out figures from the model's metadata"
+        )
     else:
         version = existing
     _activate_if_default(version, created=created, note="shipped default model")
     version.refresh_from_db()
     return version, created
+
+
+def _store_shipped_figures(version: ModelVersion, figures: dict | None, *, kind: str, description: str) -> None:
+    """Store the figures a shipped file carries as the version's evaluation (nothing without any)."""
+    if not figures:
+        return
+    version.metrics = {**jsonable(figures), "dataset": {"kind": kind, "description": description}}
+    version.evaluation_status = EvaluationStatus.DONE
+    version.evaluated_at = timezone.now()
+    version.save(update_fields=["metrics", "evaluation_status", "evaluated_at"])
 
 
 def register_shipped_counter(*, path: Path | str = DEFAULT_COUNTER_PATH) -> tuple[ModelVersion, bool] | None:
@@ -179,15 +184,12 @@ def register_shipped_counter(*, path: Path | str = DEFAULT_COUNTER_PATH) -> tupl
         version = model_version_create(
             upload=validated, user=None, notes="shipped default counter", source=Source.SHIPPED
         )
-        evaluation = validated.metadata.get("evaluation") or {}
-        if evaluation:
-            version.metrics = {
-                **jsonable(evaluation),
-                "dataset": {"kind": "held_out", "description": "held-out figures from the counter's spec"},
-            }
-            version.evaluation_status = EvaluationStatus.DONE
-            version.evaluated_at = timezone.now()
-            version.save(update_fields=["metrics", "evaluation_status", "evaluated_at"])
+        _store_shipped_figures(
+            version,
+            validated.metadata.get("evaluation"),
+            kind="held_out",
+            description="held-out figures from the counter's spec",
+        )
     else:
         version = existing
     if version.kind != Kind.COUNTER:
