@@ -16,7 +16,7 @@ before or after it, so that rest learns no density (Exermote's rest between sets
 examples of count 0).
 
 Run by ``python -m inference.lab train-counter`` (the shipped counter) and by
-:mod:`inference.lab.counter_density_folds` (the held-out folds).
+:mod:`inference.lab.learned_folds` (the held-out folds).
 """
 
 from __future__ import annotations
