@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from inference.io import Recording
+from inference.peak_sets import runs
 from inference.preprocessing import resample
 from inference.results import CountedSet, CountingError, Repetition
 
@@ -249,11 +250,6 @@ def run_chunked(network, x: np.ndarray) -> np.ndarray:
     return np.maximum(out, 0.0)
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist(), strict=True))
-
-
 def set_ranges(density: np.ndarray, spec: CounterSpec) -> list[tuple[int, int]]:
     """(start, stop) sample ranges of the sets in a (scaled) density on ``spec.grid_hz``.
 
@@ -262,9 +258,9 @@ def set_ranges(density: np.ndarray, spec: CounterSpec) -> list[tuple[int, int]]:
     """
     fs = spec.grid_hz
     rate = moving_mean(density, max(1, round(spec.smooth_s * fs))) * fs
-    runs = _runs(rate >= spec.min_rate)
+    active = runs(rate >= spec.min_rate)
     joined: list[list[int]] = []
-    for a, b in runs:
+    for a, b in active:
         if joined and a - joined[-1][1] < spec.set_gap_s * fs:
             joined[-1][1] = b
         else:
@@ -340,11 +336,7 @@ class DensityCounter:
         Raises:
             CountingError: the exemplar has no three-axis accelerometer.
         """
-        total = float(self.density(exemplar.recording).sum())
-        lo, hi = EXEMPLAR_SCALE_BOUNDS
-        if total <= 0:
-            return hi
-        return float(np.clip(exemplar.reps / total, lo, hi))
+        return scale_for(self.density(exemplar.recording), exemplar.reps)
 
     def count(
         self, recording: Recording, *, exercise: str = "unknown", exemplar: Exemplar | None = None
@@ -391,18 +383,33 @@ class DensityCounter:
         scale = 1.0 if exemplar is None else self.exemplar_scale(exemplar)
         density = self.density(recording) * scale
         fs, t0 = self.spec.grid_hz, float(recording.time_s[0])
+        ranges = [(found.start_s - t0, found.end_s - t0) for found in sets]
         out = []
-        for found in sets:
-            a = max(0, int((found.start_s - t0 - HYBRID_MARGIN_S) * fs))
-            b = min(density.size, int(np.ceil((found.end_s - t0 + HYBRID_MARGIN_S) * fs)))
-            d = density[a:b]
-            n = int(np.floor(float(d.sum()) + 0.5))
+        for found, (a, b, n) in zip(sets, counts_in_ranges(density, ranges, fs), strict=True):
             if n < 1:
                 continue
-            bounds = _split(d, n, a)
+            bounds = _split(density[a:b], n, a)
             reps = tuple(Repetition(lo / fs + t0, max(hi, lo + 1) / fs + t0) for lo, hi in pairwise(bounds))
             out.append(CountedSet(found.exercise, "learned", reps, used_exemplar=exemplar is not None))
         return tuple(out)
+
+
+def scale_for(density: np.ndarray, reps: int) -> float:
+    """An exemplar's repetitions per unit of its density's sum, within :data:`EXEMPLAR_SCALE_BOUNDS`."""
+    lo, hi = EXEMPLAR_SCALE_BOUNDS
+    total = float(density.sum())
+    return hi if total <= 0 else float(np.clip(reps / total, lo, hi))
+
+
+def counts_in_ranges(density: np.ndarray, ranges_s, fs: float) -> list[tuple[int, int, int]]:
+    """``(start, stop, count)`` per (start_s, end_s) range (seconds from the grid's first step):
+    the steps of the range widened by :data:`HYBRID_MARGIN_S` and their density's sum, rounded."""
+    out = []
+    for start_s, end_s in ranges_s:
+        a = max(0, int((start_s - HYBRID_MARGIN_S) * fs))
+        b = min(density.size, int(np.ceil((end_s + HYBRID_MARGIN_S) * fs)))
+        out.append((a, b, int(np.floor(float(density[a:b].sum()) + 0.5))))
+    return out
 
 
 def _split(d: np.ndarray, n: int, offset: int) -> list[int]:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.density import EXEMPLAR_SCALE_BOUNDS, GRID_HZ, CounterSpec, density_sets
+from inference.density import GRID_HZ, CounterSpec, counts_in_ranges, density_sets, scale_for
 from inference.lab.evaluate_counter import HINTS, summarise
 from inference.lab.train_counter import (
     DEFAULT_DATA,
@@ -121,19 +121,10 @@ def learned_count(density: np.ndarray, spec: CounterSpec, scale: float = 1.0) ->
     return sum(s.reps for s in density_sets(density * scale, spec, exercise="unknown"))
 
 
-def hybrid_count(density: np.ndarray, sets: list[list[float]], scale: float = 1.0, margin_s: float = 1.0) -> int:
-    """The learned density counted where the issue-20 counter found sets (each widened by ``margin_s``)."""
-    total = 0
-    for start, end in sets:
-        a, b = max(0, int((start - margin_s) * GRID_HZ)), int(np.ceil((end + margin_s) * GRID_HZ))
-        total += int(np.floor(scale * float(density[a:b].sum()) + 0.5))
-    return total
-
-
-def exemplar_scale(density: np.ndarray, reps: int) -> float:
-    lo, hi = EXEMPLAR_SCALE_BOUNDS
-    total = float(density.sum())
-    return hi if total <= 0 else float(np.clip(reps / total, lo, hi))
+def hybrid_count(density: np.ndarray, sets: list[list[float]], scale: float = 1.0) -> int:
+    """The learned density counted where the issue-20 counter found sets (the serving path's
+    :func:`inference.density.counts_in_ranges`)."""
+    return sum(n for _, _, n in counts_in_ranges(density * scale, sets, GRID_HZ))
 
 
 def exemplar_pairs(examples: list[Example]) -> dict[str, str]:
@@ -203,7 +194,7 @@ def score(examples: list[Example], spec: CounterSpec, generic: dict[str, int]) -
             }  # fmt: skip
             ex_name = pairs.get(e.name)
             if ex_name is not None and ex_name in dens:
-                scale = exemplar_scale(dens[ex_name], by_name[ex_name].count)
+                scale = scale_for(dens[ex_name], by_name[ex_name].count)
                 row["exemplar"] = ex_name
                 row["learned_exemplar"] = learned_count(dens[e.name], spec, scale)
                 row["hybrid_exemplar"] = hybrid_count(dens[e.name], generic[e.name]["sets"], scale)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from inference.density import EXEMPLAR_SCALE_BOUNDS, scale_for
 from inference.lab import learned_folds as lf
 from inference.lab.train_counter import Example, augmented, random_rotation, stretch
 
@@ -67,8 +68,8 @@ def test_hybrid_and_learned_counts():
     assert lf.hybrid_count(d, [[10.0, 20.0]], scale=0.5) == 3
     assert lf.hybrid_count(d, [[40.0, 50.0]]) == 0
     assert lf.learned_count(d, lf.CounterSpec(version="t")) == 6
-    assert lf.exemplar_scale(d, 12) == pytest.approx(2.0)
-    assert lf.exemplar_scale(np.zeros(10), 5) == lf.EXEMPLAR_SCALE_BOUNDS[1]
+    assert scale_for(d, 12) == pytest.approx(2.0)
+    assert scale_for(np.zeros(10), 5) == EXEMPLAR_SCALE_BOUNDS[1]
 
 
 def test_routing_takes_the_lowest_held_out_error():
