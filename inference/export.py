@@ -102,7 +102,8 @@ def _convert(network, spec: ModelSpec, path: Path, opset: int) -> None:
         raise ExportError(f"the network cannot be exported to ONNX: {exc}") from exc
 
 
-def _versions() -> dict:
+def converter_versions() -> dict:
+    """Versions of Keras, TensorFlow, tf2onnx, onnx and ONNX Runtime (an export's record)."""
     import keras
     import onnx
     import onnxruntime
@@ -164,22 +165,29 @@ def export_model(
             "max_abs_diff": worst,
             "check_inputs": 2 + len(extra),
             "opset": opset,
-            "versions": _versions(),
+            "versions": converter_versions(),
         }
-        proto = onnx.load(str(raw))
-        del proto.metadata_props[:]
-        for key, value in (
-            (METADATA_KEY, json.dumps(read_metadata(keras_path), sort_keys=True)),
-            (EXPORT_KEY, json.dumps(record, sort_keys=True)),
-        ):
-            entry = proto.metadata_props.add()
-            entry.key, entry.value = key, value
-        proto.producer_name = "inference.export"
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        partial = out_path.with_name(out_path.name + ".part")
-        onnx.save(proto, str(partial))
-        partial.replace(out_path)  # never a half-written file under the final name
+        entries = {METADATA_KEY: read_metadata(keras_path), EXPORT_KEY: record}
+        save_with_metadata(onnx.load(str(raw)), out_path, entries, producer="inference.export")
     return record
+
+
+def save_with_metadata(proto, out_path: Path, entries: dict[str, dict], *, producer: str) -> None:
+    """Write ONNX ``proto`` to ``out_path`` with ``metadata_props`` replaced by ``entries`` (JSON).
+
+    Written under a temporary name and renamed: never a half-written file under the final name.
+    """
+    import onnx
+
+    del proto.metadata_props[:]
+    for key, value in entries.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, json.dumps(value, sort_keys=True)
+    proto.producer_name = producer
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    partial = out_path.with_name(out_path.name + ".part")
+    onnx.save(proto, str(partial))
+    partial.replace(out_path)
 
 
 def export_model_bytes(

@@ -303,6 +303,8 @@ def summary_json(path: Path, payload: dict) -> None:
     path.write_text(json.dumps(payload, indent=1, sort_keys=True))
 
 
+#: ``producer_name`` of the counter files this module writes.
+PRODUCER = "inference.lab.train_counter"
 #: Largest difference between Keras' and ONNX Runtime's density (repetitions per step) on the
 #: check inputs that an export may have.
 EXPORT_TOLERANCE = 1e-4
@@ -327,7 +329,7 @@ def export_counter(net, spec, out_path: Path, check: list[np.ndarray]) -> dict:
     import tensorflow as tf
 
     from inference.density import SPEC_KEY, run_chunked
-    from inference.export import OPSET, _versions
+    from inference.export import OPSET, converter_versions, save_with_metadata
     from inference.runtime import EXPORT_KEY, OnnxNetwork
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -344,18 +346,9 @@ def export_counter(net, spec, out_path: Path, check: list[np.ndarray]) -> dict:
         if worst > EXPORT_TOLERANCE:
             raise RuntimeError(f"the ONNX export differs from Keras by {worst:.2e} > {EXPORT_TOLERANCE:g}")
         record = {"max_abs_diff": worst, "max_count_diff": count_diff, "check_inputs": len(check),
-                  "opset": OPSET, "versions": _versions(), "tolerance": EXPORT_TOLERANCE}  # fmt: skip
-        proto = onnx.load(str(raw))
-        del proto.metadata_props[:]
-        for key, value in ((SPEC_KEY, json.dumps(spec.to_dict(), sort_keys=True)),
-                           (EXPORT_KEY, json.dumps(record, sort_keys=True))):  # fmt: skip
-            entry = proto.metadata_props.add()
-            entry.key, entry.value = key, value
-        proto.producer_name = "inference.lab.train_counter"
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        partial = out_path.with_name(out_path.name + ".part")
-        onnx.save(proto, str(partial))
-        partial.replace(out_path)
+                  "opset": OPSET, "versions": converter_versions(), "tolerance": EXPORT_TOLERANCE}  # fmt: skip
+        entries = {SPEC_KEY: spec.to_dict(), EXPORT_KEY: record}
+        save_with_metadata(onnx.load(str(raw)), out_path, entries, producer=PRODUCER)
     return record
 
 
@@ -364,14 +357,12 @@ def write_spec(path: Path, spec) -> None:
     import onnx
 
     from inference.density import SPEC_KEY
+    from inference.export import save_with_metadata
+    from inference.runtime import read_onnx_metadata
 
-    proto = onnx.load(str(path))
-    for entry in proto.metadata_props:
-        if entry.key == SPEC_KEY:
-            entry.value = json.dumps(spec.to_dict(), sort_keys=True)
-    partial = path.with_name(path.name + ".part")
-    onnx.save(proto, str(partial))
-    partial.replace(path)
+    entries = {key: json.loads(value) for key, value in read_onnx_metadata(path).items()}
+    entries[SPEC_KEY] = spec.to_dict()
+    save_with_metadata(onnx.load(str(path)), path, entries, producer=PRODUCER)
 
 
 def exermote_check(path: Path, data: Path) -> dict:
