@@ -316,43 +316,6 @@ def _segment_sets(
     )
 
 
-#: How far a query's repetition period may be from its exemplar's (ratio either way).
-EXEMPLAR_TEMPO_RATIO = 1.6
-
-
-#: Candidate exemplar periods, as fractions of its length over its count (a recording holds its
-#: repetitions and some lead-in and lead-out, so the true period is at most that).
-EXEMPLAR_PERIOD_FRACTIONS = tuple(float(f) for f in np.geomspace(0.35, 1.1, 12))
-#: Width (ratio either way) of the period band an exemplar is counted in for each candidate.
-EXEMPLAR_PERIOD_BAND = 1.2
-
-
-def exemplar_period(recording: Recording, reps: int, *, exercise: str = "unknown") -> float | None:
-    """The repetition period (s) an exemplar of ``reps`` repetitions shows, or None.
-
-    Each candidate period (:data:`EXEMPLAR_PERIOD_FRACTIONS` of its length over ``reps``) counts
-    the exemplar within :data:`EXEMPLAR_PERIOD_BAND`; the candidate whose count is nearest
-    ``reps`` wins (ties: the longer period). So the exemplar decides what one repetition is: a
-    push-up's down and up, not each half, when the halves look alike.
-    """
-    base = recording.duration_s / max(reps, 1)
-    best: tuple[int, float] | None = None
-    for f in EXEMPLAR_PERIOD_FRACTIONS:
-        period = base * f
-        if not MIN_PERIOD_S <= period <= MAX_PERIOD_S:
-            continue
-        bounds = (period / EXEMPLAR_PERIOD_BAND, period * EXEMPLAR_PERIOD_BAND)
-        n = sum(s.reps for s in count_generic(recording, exercise=exercise, period_bounds=bounds))
-        if best is None or abs(n - reps) <= best[0]:
-            best = (abs(n - reps), period)
-    return None if best is None else best[1]
-
-
-def exemplar_period_bounds(period: float) -> tuple[float, float]:
-    """Period bounds (s) for sets of the movement an exemplar of ``period`` s shows."""
-    return period / EXEMPLAR_TEMPO_RATIO, period * EXEMPLAR_TEMPO_RATIO
-
-
 def count_generic(
     recording: Recording,
     *,
@@ -371,7 +334,8 @@ def count_generic(
         trace: optional dict filled with diagnostics (grid rate, sensor, window periodicity,
             per-segment period and peak times).
         period_bounds: (shortest, longest) repetition period (s) a set's period is looked for
-            in (an exemplar's tempo, :func:`exemplar_period_bounds`); None: the physical bounds.
+            in (an exemplar's tempo, as ``inference.lab.learned_folds`` measures it); None: the
+            physical bounds.
 
     Returns:
         One ``CountedSet(exercise, method="peaks")`` per burst of cycles, in time order, each

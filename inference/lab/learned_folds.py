@@ -30,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.density import GRID_HZ, CounterSpec, counts_in_ranges, density_sets, scale_for
+from inference.density import EXEMPLAR_SCALE_BOUNDS, GRID_HZ, CounterSpec, counts_in_ranges, density_sets, scale_for
+from inference.generic import MAX_PERIOD_S, MIN_PERIOD_S, count_generic
 from inference.lab.evaluate_counter import HINTS, summarise
 from inference.lab.train_counter import (
     DEFAULT_DATA,
@@ -145,6 +146,72 @@ def exemplar_pairs(examples: list[Example]) -> dict[str, str]:
     return out
 
 
+# --- Exemplars for the generic counter (measured, not routed) ---------------------------
+
+#: How far a query's repetition period may be from its exemplar's (ratio either way).
+EXEMPLAR_TEMPO_RATIO = 1.6
+#: Candidate exemplar periods, as fractions of its length over its count (a recording holds its
+#: repetitions and some lead-in and lead-out, so the true period is at most that).
+EXEMPLAR_PERIOD_FRACTIONS = tuple(float(f) for f in np.geomspace(0.35, 1.1, 12))
+#: Width (ratio either way) of the period band an exemplar is counted in for each candidate.
+EXEMPLAR_PERIOD_BAND = 1.2
+
+
+def exemplar_period(recording, reps: int, *, exercise: str = "unknown") -> float | None:
+    """The repetition period (s) an exemplar of ``reps`` repetitions shows, or None.
+
+    Each candidate period (:data:`EXEMPLAR_PERIOD_FRACTIONS` of its length over ``reps``) counts
+    the exemplar within :data:`EXEMPLAR_PERIOD_BAND`; the candidate whose count is nearest
+    ``reps`` wins (ties: the longer period). So the exemplar decides what one repetition is: a
+    push-up's down and up, not each half, when the halves look alike.
+    """
+    base = recording.duration_s / max(reps, 1)
+    best: tuple[int, float] | None = None
+    for f in EXEMPLAR_PERIOD_FRACTIONS:
+        period = base * f
+        if not MIN_PERIOD_S <= period <= MAX_PERIOD_S:
+            continue
+        bounds = (period / EXEMPLAR_PERIOD_BAND, period * EXEMPLAR_PERIOD_BAND)
+        n = sum(s.reps for s in count_generic(recording, exercise=exercise, period_bounds=bounds))
+        if best is None or abs(n - reps) <= best[0]:
+            best = (abs(n - reps), period)
+    return None if best is None else best[1]
+
+
+def exemplar_period_bounds(period: float) -> tuple[float, float]:
+    """Period bounds (s) for sets of the movement an exemplar of ``period`` s shows."""
+    return period / EXEMPLAR_TEMPO_RATIO, period * EXEMPLAR_TEMPO_RATIO
+
+
+def generic_with_exemplars(data: Path, examples: list[Example], generic: dict[str, dict]) -> list[dict]:
+    """The issue-20 counter with each exemplar pair (the pairs the learned counter is scored on,
+    classes the generic counter counts), two ways: ``generic_period``, the period band taken
+    from the exemplar (:func:`exemplar_period`); ``generic_ratio``, the plain count times the
+    exemplar's count over the plain count on it (bounded as the learned counter's scale). Cached."""
+    from inference.io import read_recording
+
+    path = CACHE / "generic_exemplars.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    by = {e.name: e for e in examples}
+    rows = []
+    for query, exemplar in exemplar_pairs(examples).items():
+        e, x = by[query], by[exemplar]
+        if e.dataset not in ("cara", "muvr") or e.label in PEAK_CLASSES:
+            continue
+        fmt = "cara" if e.dataset == "cara" else "csv"
+        period = exemplar_period(read_recording(data / exemplar, fmt), x.count)
+        bounds = None if period is None else exemplar_period_bounds(period)
+        banded = sum(s.reps for s in count_generic(read_recording(data / query, fmt), period_bounds=bounds))
+        lo, hi = EXEMPLAR_SCALE_BOUNDS
+        ratio = float(np.clip(x.count / max(generic[exemplar]["reps"], 1), lo, hi))
+        rows.append({"name": query, "dataset": e.dataset, "true": e.count, "generic": generic[query]["reps"],
+                     "generic_period": banded, "generic_ratio": round(ratio * generic[query]["reps"])})  # fmt: skip
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(rows))
+    return rows
+
+
 def generic_counts(data: Path, examples: list[Example]) -> dict[str, dict]:
     """The issue-20 counter as the pipeline runs it on every CaRa and muvr example (cached):
     ``{name: {"reps": int, "sets": [[start_s, end_s], ...]}}``."""
@@ -254,6 +321,11 @@ def main(argv: list[str] | None = None) -> int:
     generic = generic_counts(args.data, examples)
     result = score(examples, CounterSpec(version="folds"), generic)
     result["tables"] = tables(result["rows"])
+    pairs = generic_with_exemplars(args.data, examples, generic)
+    result["generic_exemplars"] = {
+        ds: {k: summaries([r for r in pairs if r["dataset"] == ds], k) for k in GENERIC_EXEMPLAR}
+        for ds in ("cara", "muvr")
+    }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1))
     text = markdown(result)
@@ -285,6 +357,12 @@ def choose_routing(report: dict) -> dict:
     return routing
 
 
+GENERIC_EXEMPLAR = ("generic", "generic_period", "generic_ratio")
+GENERIC_EXEMPLAR_LABELS = {
+    "generic": "generic, no exemplar",
+    "generic_period": "generic, period band from the exemplar",
+    "generic_ratio": "generic, count scaled by the exemplar",
+}
 LABELS = {
     "generic": "generic (issue 20)",
     "learned": "learned",
@@ -329,6 +407,10 @@ def markdown(result: dict) -> str:
         cells = [f"{summaries(g, k)['mae']:.2f}" for k in PLAIN]
         ex_cells = [f"{summaries(w, k)['mae']:.2f}" if w else "" for k in ("generic", "learned_exemplar")]
         out.append(f"| {key} | {len(g)} | " + " | ".join(cells) + f" | {len(w)} | " + " | ".join(ex_cells) + " |")
+    if "generic_exemplars" in result:
+        out += ["", "#### The generic counter with the same exemplars (measured, not routed)", "", head]
+        for ds, t in result["generic_exemplars"].items():
+            out += [_line(f"{ds}: {GENERIC_EXEMPLAR_LABELS[k]}", t[k]) for k in GENERIC_EXEMPLAR]
     routing = choose_routing(result)
     out += ["", "Routing chosen (lowest held-out MAE per group): " + json.dumps(routing, sort_keys=True)]
     return "\n".join(out)

@@ -98,3 +98,15 @@ def test_augmentation_keeps_the_count_and_the_shape_of_the_input():
     assert c == 7
     assert x.shape[1] == 6
     assert np.isfinite(x).all()
+
+
+def test_exemplar_period_is_the_one_that_counts_the_exemplar_right():
+    from inference.io import Recording
+    from tests.inference.test_generic import _arm
+
+    t, acc = _arm(50.0, [(2.0, 8)], 2.0, noise=0.05)
+    rec = Recording(time_s=t, samples=acc, channels=("acc_x", "acc_y", "acc_z"), source_format="csv")
+    period = lf.exemplar_period(rec, 8)
+    assert period == pytest.approx(2.0, rel=0.2)
+    lo, hi = lf.exemplar_period_bounds(period)
+    assert lo < 2.0 < hi
